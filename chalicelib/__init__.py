@@ -1,0 +1,1 @@
+"""Switchboard's deployed code: one module per concern, delegated to from app.py."""

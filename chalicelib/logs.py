@@ -1,0 +1,132 @@
+"""JSON log lines on stdout for CloudWatch, with phone numbers masked and per-request context."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+# Loggers that get the JSON handler: our modules, and Chalice's app logger for its own errors.
+_LOGGER_NAMES = ("chalicelib", "app", "switchboard")
+_CONTEXT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "switchboard_log_context", default=None
+)
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+# Identifiers whose digit runs are not phone numbers.
+_UNMASKED = frozenset({"request_id"})
+# E.164 and bare national numbers, raw or URL-encoded (+ as %2B), not digits inside SIDs or
+# other words. The last four digits stay readable for support work.
+_PHONE = re.compile(r"(?<![\w%])(\+|%2B|%2b)?(\d{3,11})(\d{4})(?!\d)")
+_FORMATTED_PHONE = re.compile(r"\+\d[\d ().-]{5,16}(\d{4})(?!\d)")
+
+
+def mask_numbers(text: str) -> str:
+    """Replace all but the last four digits of every phone number in text with '*'."""
+    text = _FORMATTED_PHONE.sub(lambda m: "+" + "*" * (len(m.group(0)) - 5) + m.group(1), text)
+    return _PHONE.sub(lambda m: (m.group(1) or "") + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_numbers(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: timestamp, level, message, context and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "message": mask_numbers(record.getMessage()),
+            "logger": record.name,
+        }
+        context = _CONTEXT.get()
+        if context:
+            line.update({k: v if k in _UNMASKED else _masked(v) for k, v in context.items()})
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS:
+                line[key] = _masked(value)
+        if record.exc_info:
+            # The exception type only: tracebacks can carry request values.
+            line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is at the time (Lambda ships it; pytest captures it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Attach the JSON handler to the app's loggers once; they stop propagating to root."""
+    for name in _LOGGER_NAMES:
+        target = logging.getLogger(name)
+        if not any(isinstance(h, _StdoutHandler) for h in target.handlers):
+            handler = _StdoutHandler()
+            handler.setFormatter(JsonFormatter())
+            target.addHandler(handler)
+        target.setLevel(level)
+        # Lambda's runtime puts its own handler on root; propagating would print twice.
+        target.propagate = False
+
+
+def bind(**fields: Any) -> None:
+    """Add fields to every log line for the rest of this invocation."""
+    current = _CONTEXT.get() or {}
+    _CONTEXT.set({**current, **{k: v for k, v in fields.items() if v not in (None, "")}})
+
+
+def start_invocation(**fields: Any) -> None:
+    """Start a fresh log context for one invocation."""
+    _CONTEXT.set({k: v for k, v in fields.items() if v not in (None, "")})
+
+
+_access = logging.getLogger("chalicelib.access")
+
+
+def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """Chalice middleware: bind the request's context and log one access line with its outcome."""
+    started = time.perf_counter()
+    context = event.context or {}
+    lambda_context = getattr(event, "lambda_context", None)
+    start_invocation(
+        route=context.get("resourcePath"),
+        method=event.method,
+        request_id=getattr(lambda_context, "aws_request_id", None) or context.get("requestId"),
+    )
+    response = get_response(event)
+    status = response.status_code
+    outcome = "ok" if status < 400 else "rejected" if status < 500 else "error"
+    level = logging.ERROR if status >= 500 else logging.INFO
+    _access.log(
+        level,
+        "request handled",
+        extra={
+            "status": status,
+            "outcome": outcome,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return response

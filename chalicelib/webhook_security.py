@@ -1,0 +1,194 @@
+"""Webhook security: rebuild the URL Twilio signed from an API Gateway event, check the signature.
+
+API Gateway REST events carry the host, the stage or base path and the *decoded* query, never the
+raw URL, so the URL is rebuilt in a few candidate encodings and the request passes when any of them
+carries a valid signature (HMAC is cheap). Candidates, in order:
+
+1. ``SWITCHBOARD_PUBLIC_URL`` + the route's own path (custom domains, ``chalice local``);
+2. ``https://{requestContext.domainName}{requestContext.path}`` (execute-api with its stage, or a
+   custom domain with its base path);
+
+each with the query re-encoded as this app encodes its own URLs (canonical: everything but
+``A-Z a-z 0-9 _ . - ~`` percent-encoded, space as ``+``) and in the usual hand-written variants.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, quote
+
+from twilio.request_validator import RequestValidator
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-twilio-signature"
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# Characters people and tools leave raw in query strings; the strict form encodes them.
+_LENIENT_SAFE = "/:@!$'()*,;?="
+
+
+class SignatureError(Exception):
+    """The request carries no valid X-Twilio-Signature for any URL it may have been sent to."""
+
+    def __init__(self, reason: str, url: str | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.url = url
+
+
+class Params:
+    """Ordered name/value pairs that keep blanks and repeats (the validator calls getall)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
+        self.pairs: list[tuple[str, str]] = list(pairs)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: dict[str, None] = {}
+        for name, _ in self.pairs:
+            seen.setdefault(name)
+        return iter(seen)
+
+    def __contains__(self, name: object) -> bool:
+        return any(n == name for n, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs)
+
+    def getall(self, name: str) -> list[str]:
+        """Every value of name, in the order received."""
+        return [v for n, v in self.pairs if n == name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of name, or default."""
+        for n, v in self.pairs:
+            if n == name:
+                return v
+        return default
+
+
+class VerifiedRequest(NamedTuple):
+    """A webhook whose signature checked out: where it was sent and what it carried."""
+
+    url: str
+    query: Params
+    form: Params
+
+    def twilio_param(self, name: str, default: str | None = None) -> str | None:
+        """A parameter Twilio sends, from the form body or else the query (the body wins)."""
+        value = self.form.get(name)
+        return value if value is not None else self.query.get(name, default)
+
+
+def route_path(context: dict[str, Any], path_parameters: dict[str, str] | None) -> str:
+    """The route's own path (``/twimlets/forward``), without stage or base path."""
+    path = context.get("resourcePath") or "/"
+    for name, value in (path_parameters or {}).items():
+        path = path.replace("{" + name + "}", quote(value, safe=""))
+    return path
+
+
+def base_urls(event: dict[str, Any], public_url: str | None) -> list[str]:
+    """The URLs, without query, that Twilio may have requested for this event."""
+    context = event.get("requestContext") or {}
+    urls = []
+    if public_url:
+        urls.append(public_url + route_path(context, event.get("pathParameters")))
+    domain = context.get("domainName")
+    if domain and context.get("path"):
+        urls.append(f"https://{domain}{context['path']}")
+    return list(dict.fromkeys(urls))
+
+
+def encode_query(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    space: str = "+",
+    raw_brackets: bool = False,
+    lenient: bool = False,
+) -> str:
+    """Encode a query string; the defaults are the canonical form the app generates."""
+    safe = _LENIENT_SAFE if lenient else ""
+    name_safe = safe + ("[]" if raw_brackets else "")
+    encoded = []
+    for name, value in pairs:
+        key = quote(name, safe=name_safe).replace("%20", space)
+        encoded.append(key + "=" + quote(value, safe=safe).replace("%20", space))
+    return "&".join(encoded)
+
+
+def query_variants(multi: dict[str, list[str]] | None) -> list[str]:
+    """Plausible raw query strings for API Gateway's decoded query, canonical form first."""
+    if not multi:
+        return [""]
+    pairs = [(name, value) for name, values in multi.items() for value in values]
+    variants = (
+        encode_query(pairs, space=space, raw_brackets=brackets, lenient=lenient)
+        for lenient in (False, True)
+        for brackets in (False, True)
+        for space in ("+", "%20")
+    )
+    return list(dict.fromkeys(variants))
+
+
+def candidate_urls(event: dict[str, Any], public_url: str | None) -> list[str]:
+    """Every full URL, query included, that the signature is checked against."""
+    queries = query_variants(event.get("multiValueQueryStringParameters"))
+    return [
+        base + ("?" + query if query else "")
+        for base in base_urls(event, public_url)
+        for query in queries
+    ]
+
+
+def verify(
+    event: dict[str, Any],
+    headers: Any,
+    raw_body: bytes,
+    auth_token: str,
+    public_url: str | None,
+) -> VerifiedRequest:
+    """Check X-Twilio-Signature against every candidate URL.
+
+    Raises:
+        SignatureError: no signature, an unreadable body, no URL to check against, or no match.
+    """
+    bases = base_urls(event, public_url)
+    if not bases:
+        raise SignatureError(
+            "cannot tell which URL Twilio signed: set SWITCHBOARD_PUBLIC_URL", None
+        )
+    signature = headers.get(SIGNATURE_HEADER) or ""
+    urls = candidate_urls(event, public_url)
+    if not signature:
+        raise SignatureError("missing X-Twilio-Signature", urls[0])
+    try:
+        body = raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("body is not UTF-8", urls[0]) from None
+    query = Params(
+        (name, value)
+        for name, values in (event.get("multiValueQueryStringParameters") or {}).items()
+        for value in values
+    )
+    form = Params()
+    signed_params: Any = {}
+    if query.get("bodySHA256") is not None:
+        # JSON webhooks: the raw body is hashed into the URL; the validator checks it only when
+        # given the body as a string.
+        signed_params = body
+    elif body:
+        content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type != FORM_CONTENT_TYPE:
+            raise SignatureError("a body that is neither form-encoded nor hashed", urls[0])
+        form = Params(parse_qsl(body, keep_blank_values=True))
+        signed_params = form
+    validator = RequestValidator(auth_token)
+    for url in urls:
+        if validator.validate(url, signed_params, signature):
+            return VerifiedRequest(url=url, query=query, form=form)
+    raise SignatureError("signature does not match", urls[0])

@@ -1,0 +1,1 @@
+"""Local tools for Switchboard: never deployed."""
