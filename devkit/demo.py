@@ -1,0 +1,37 @@
+"""Obviously fake demo credentials and parameters shared by the local stack and the tests."""
+
+from __future__ import annotations
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"  # all zeros: obviously not a real account
+AUTH_TOKEN = "local-demo-auth-token-not-a-secret"
+API_KEY_SID = "SK" + "0" * 31 + "1"
+API_KEY_SECRET = "local-demo-api-key-secret-not-a-secret"
+NUMBER = "+15005550006"  # Twilio's "valid" magic From number
+SSM_PATH = "/switchboard/dev"
+REGION = "us-east-1"
+AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local-demo-access-key",
+    "AWS_SECRET_ACCESS_KEY": "local-demo-secret-key",
+}
+
+
+def parameters(*, api_key: bool = False) -> dict[str, tuple[str, str]]:
+    """The demo parameters under the stage path: name -> (value, SSM type)."""
+    values = {
+        "twilio/account_sid": (ACCOUNT_SID, "String"),
+        "twilio/auth_token": (AUTH_TOKEN, "SecureString"),
+        "twilio/default_from": (NUMBER, "String"),
+        "voice/greeting": ("Hello World", "String"),
+    }
+    if api_key:
+        values["twilio/api_key_sid"] = (API_KEY_SID, "String")
+        values["twilio/api_key_secret"] = (API_KEY_SECRET, "SecureString")
+    return values
+
+
+def put_parameters(ssm: object, path: str, values: dict[str, tuple[str, str]]) -> None:
+    """Write parameters under path with an SSM client (overwriting)."""
+    for name, (value, kind) in values.items():
+        ssm.put_parameter(  # type: ignore[attr-defined]
+            Name=f"{path}/{name}", Value=value, Type=kind, Overwrite=True
+        )

@@ -1,0 +1,139 @@
+"""Real parts over HTTP: a moto server for AWS and the local fake Twilio API, shared per session.
+
+Each test gets freshly seeded parameters, an empty fake Twilio and an app whose caches are cold,
+and drives ``app.app(event, context)`` with real API Gateway REST events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from chalicelib import parameters, twilio_rest
+from devkit import demo
+from devkit.events import LambdaContext, rest_event, twilio_event
+from devkit.fake_twilio import FakeTwilio
+
+EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    with FakeTwilio(
+        accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
+        api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: FakeTwilio) -> None:
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "SWITCHBOARD_", "TWILIO_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", demo.REGION)
+    for name, value in demo.AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("SWITCHBOARD_SSM_PATH", demo.SSM_PATH)
+    monkeypatch.setenv("TWILIO_API_BASE_URL", fake_twilio.url)
+
+
+@pytest.fixture
+def ssm(environment: None, moto_url: str) -> Any:
+    requests.post(f"{moto_url}/moto-api/reset", timeout=5).raise_for_status()
+    client = boto3.client("ssm")
+    demo.put_parameters(client, demo.SSM_PATH, demo.parameters())
+    return client
+
+
+@pytest.fixture
+def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
+    fake_twilio.reset()
+    return fake_twilio
+
+
+@pytest.fixture
+def app(ssm: Any, twilio: FakeTwilio) -> Iterator[Any]:
+    import app as application
+
+    parameters.reset()
+    twilio_rest._client_cache.clear()
+    yield application.app
+    parameters.reset()
+    twilio_rest._client_cache.clear()
+
+
+class Caller:
+    """Sends signed webhooks and API requests to the app as API Gateway events."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.routes = list(app.routes)
+
+    def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.app(event, LambdaContext())
+
+    def webhook(
+        self,
+        path: str,
+        params: Any = None,
+        *,
+        base: str = EXECUTE_API,
+        token: str = demo.AUTH_TOKEN,
+        **options: Any,
+    ) -> dict[str, Any]:
+        options.setdefault("base_path", _base_path(base))
+        event = twilio_event(base + path, params, auth_token=token, routes=self.routes, **options)
+        return self.invoke(event)
+
+    def api(self, path: str, payload: Any, *, base: str = EXECUTE_API) -> dict[str, Any]:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        event = rest_event(
+            "POST",
+            base + path,
+            routes=self.routes,
+            body=body,
+            headers={"Content-Type": "application/json"},
+            base_path=_base_path(base),
+        )
+        response = self.invoke(event)
+        response["json"] = json.loads(response["body"]) if response["body"] else None
+        return response
+
+
+def _base_path(base: str) -> str:
+    from urllib.parse import urlsplit
+
+    return "" if ".execute-api." in base else urlsplit(base).path
+
+
+@pytest.fixture
+def caller(app: Any) -> Caller:
+    return Caller(app)
+
+
+@pytest.fixture
+def log_lines(capsys: pytest.CaptureFixture[str]) -> Any:
+    """Call to get every JSON log line printed so far, parsed."""
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
+
+    return read
