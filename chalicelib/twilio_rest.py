@@ -121,7 +121,8 @@ class TwilioRest:
         if status_callback:
             options["status_callback"] = status_callback
         call = self._call(self._client.calls.create, **options)
-        return {"sid": call.sid, "status": call.status, "to": call.to, "from": call.from_}
+        # CallInstance keeps "from" only as _from (twilio 9.13), unlike MessageInstance.from_.
+        return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
 
     @staticmethod
     def _call(method: Any, **options: Any) -> Any:
