@@ -90,6 +90,8 @@ def configure(level: int = logging.INFO) -> None:
         target.setLevel(level)
         # Lambda's runtime puts its own handler on root; propagating would print twice.
         target.propagate = False
+    # twilio-python logs every request's URL and query (phone numbers) at INFO, as plain text.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
 
 
 def bind(**fields: Any) -> None:

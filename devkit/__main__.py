@@ -1,0 +1,7 @@
+"""`python -m devkit ...`: the operator CLI."""
+
+import sys
+
+from devkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,201 @@
+"""Operator CLI: run the local stack, send and call through the API, sign webhooks, put parameters.
+
+Against the local stack the defaults come from .local/stack.json; against a deployment pass
+--api https://abc.execute-api.us-east-1.amazonaws.com/api (requests are signed with SigV4 from the
+usual AWS credentials).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from devkit.stack import STATE_FILE
+
+
+def _state() -> dict[str, Any]:
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def _api_base(args: argparse.Namespace) -> str:
+    base = args.api or _state().get("app_url")
+    if not base:
+        sys.exit("No API: pass --api URL, or start the local stack with `make run`.")
+    return base.rstrip("/")
+
+
+def _region_of(url: str) -> str | None:
+    host = urlsplit(url).hostname or ""
+    parts = host.split(".")
+    if "execute-api" in parts:
+        return parts[parts.index("execute-api") + 1]
+    return None
+
+
+def post_json(url: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    """POST JSON, signed with SigV4 for execute-api when AWS credentials are available."""
+    import boto3
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    body = json.dumps(payload)
+    headers = {"Content-Type": "application/json"}
+    session = boto3.Session()
+    credentials = session.get_credentials()
+    if credentials is not None:
+        region = _region_of(url) or session.region_name or "us-east-1"
+        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+        headers = dict(request.headers)
+    response = requests.post(url, data=body, headers=headers, timeout=35)
+    try:
+        return response.status_code, response.json()
+    except ValueError:
+        return response.status_code, response.text
+
+
+def _print_result(status: int, data: Any) -> int:
+    print(json.dumps(data, indent=2) if not isinstance(data, str) else data)
+    return 0 if status < 400 else 1
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"to": args.to, "body": args.body}
+    if args.sender:
+        payload["from"] = args.sender
+    if args.media_url:
+        payload["media_urls"] = args.media_url
+    return _print_result(*post_json(_api_base(args) + "/messages", payload))
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"to": args.to}
+    for key in ("sender", "url", "twiml", "say"):
+        value = getattr(args, key)
+        if value:
+            payload["from" if key == "sender" else key] = value
+    return _print_result(*post_json(_api_base(args) + "/calls", payload))
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    """Send a request signed as Twilio signs it, and print the answer."""
+    import requests
+    from twilio.request_validator import RequestValidator
+
+    state = _state()
+    base = (args.url or state.get("app_url") or "").rstrip("/")
+    token = args.auth_token or state.get("auth_token")
+    if not base or not token:
+        sys.exit("Pass --url and --auth-token, or start the local stack with `make run`.")
+    url = base + args.path
+    params = dict(item.split("=", 1) for item in args.param)
+    params.setdefault("CallSid", "CA" + "0" * 32)
+    params.setdefault("AccountSid", state.get("account_sid", ""))
+    validator = RequestValidator(token)
+    if args.get:
+        url += ("&" if "?" in url else "?") + urlencode(params)
+        headers = {"X-Twilio-Signature": validator.compute_signature(url, {})}
+        response = requests.get(url, headers=headers, timeout=20)
+    else:
+        headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+        response = requests.post(url, data=params, headers=headers, timeout=20)
+    print(f"HTTP {response.status_code} {response.headers.get('Content-Type', '')}")
+    print(response.text)
+    return 0 if response.status_code < 400 else 1
+
+
+def cmd_put_params(args: argparse.Namespace) -> int:
+    """Write the stage's parameters to SSM; secrets are prompted for, never taken as arguments."""
+    import boto3
+
+    path = f"/switchboard/{args.stage}"
+    values: dict[str, tuple[str, str]] = {}
+    if args.account_sid:
+        values["twilio/account_sid"] = (args.account_sid, "String")
+    if args.default_from:
+        values["twilio/default_from"] = (args.default_from, "String")
+    if args.auth_token:
+        values["twilio/auth_token"] = (getpass.getpass("Twilio auth token: "), "SecureString")
+    if args.api_key_sid:
+        values["twilio/api_key_sid"] = (args.api_key_sid, "String")
+        values["twilio/api_key_secret"] = (getpass.getpass("API key secret: "), "SecureString")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        values[name] = (value, "String")
+    ssm = boto3.client("ssm")
+    for name, (value, kind) in values.items():
+        ssm.put_parameter(Name=f"{path}/{name}", Value=value, Type=kind, Overwrite=True)
+        print(f"put {path}/{name} ({kind})")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from devkit.stack import run
+
+    return run(port=args.port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's commands and options."""
+    parser = argparse.ArgumentParser(prog="python -m devkit", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the local stack (moto, fake Twilio, chalice local)")
+    run.add_argument("--port", type=int, default=8000)
+    run.set_defaults(func=cmd_run)
+
+    send = commands.add_parser("send", help="send an SMS through POST /messages")
+    send.add_argument("--to", required=True)
+    send.add_argument("--body", default="")
+    send.add_argument("--from", dest="sender")
+    send.add_argument("--media-url", action="append")
+    send.add_argument("--api", help="API base URL (default: the local stack)")
+    send.set_defaults(func=cmd_send)
+
+    call = commands.add_parser("call", help="place a call through POST /calls")
+    call.add_argument("--to", required=True)
+    call.add_argument("--from", dest="sender")
+    group = call.add_mutually_exclusive_group()
+    group.add_argument("--url")
+    group.add_argument("--twiml")
+    group.add_argument("--say")
+    call.add_argument("--api", help="API base URL (default: the local stack)")
+    call.set_defaults(func=cmd_call)
+
+    webhook = commands.add_parser("webhook", help="send a webhook signed as Twilio signs it")
+    webhook.add_argument("path", help="e.g. /voice or /sms")
+    webhook.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    webhook.add_argument("--get", action="store_true", help="send as GET with a query string")
+    webhook.add_argument("--url", help="app base URL (default: the local stack)")
+    webhook.add_argument("--auth-token", help="default: the local stack's demo token")
+    webhook.set_defaults(func=cmd_webhook)
+
+    put = commands.add_parser("put-params", help="write a stage's parameters to SSM")
+    put.add_argument("--stage", required=True, choices=["dev", "prod"])
+    put.add_argument("--account-sid")
+    put.add_argument("--default-from", help="E.164 number or Messaging Service SID")
+    put.add_argument("--auth-token", action="store_true", help="prompt for the auth token")
+    put.add_argument("--api-key-sid", help="also prompts for the key's secret")
+    put.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting such as voice/greeting=Hello",
+    )
+    put.set_defaults(func=cmd_put_params)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)

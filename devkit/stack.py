@@ -1,0 +1,179 @@
+"""The local stack behind `make run`: moto server, fake Twilio API and `chalice local`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from devkit import demo
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE_FILE = ROOT / ".local" / "stack.json"
+HOST = "127.0.0.1"
+
+
+def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
+    """The environment `chalice local` runs the app with: AWS is the moto server."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TWILIO_", "SWITCHBOARD_"))
+    }
+    env.update(demo.AWS_CREDENTIALS)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_DEFAULT_REGION": demo.REGION,
+            "TWILIO_API_BASE_URL": twilio_url,
+            "SWITCHBOARD_PUBLIC_URL": public_url,
+            "PYTHONUNBUFFERED": "1",
+            # chalice local warns on every request that it does not check IAM locally.
+            "PYTHONWARNINGS": "ignore::UserWarning:chalice.local",
+        }
+    )
+    return env
+
+
+def seed_parameters(moto_url: str) -> None:
+    """Put the demo parameters into the moto server's SSM."""
+    import boto3
+
+    ssm = boto3.client(
+        "ssm",
+        endpoint_url=moto_url,
+        region_name=demo.REGION,
+        aws_access_key_id=demo.AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=demo.AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+    demo.put_parameters(ssm, demo.SSM_PATH, demo.parameters())
+
+
+def wait_for_port(host: str, port: int, *, timeout: float, process: Any = None) -> None:
+    """Wait until something accepts connections on host:port.
+
+    Raises:
+        RuntimeError: the process exited or the port stayed closed until timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing answered on {host}:{port} within {timeout:.0f} s")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) != 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM (CI, process managers) stops the stack as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def run(port: int = 8000) -> int:
+    """Start everything, print how to use it, and stop it all on Ctrl-C."""
+    from moto.server import ThreadedMotoServer
+
+    from devkit.fake_twilio import FakeTwilio
+
+    # moto's werkzeug server logs every request; the app's own JSON lines are what matter here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if not _port_free(HOST, port):
+        print(f"Port {port} is in use; stop what runs there or use PORT=... make run")
+        return 1
+    moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
+    moto.start()
+    moto_url = "http://{}:{}".format(*moto.get_host_and_port())
+    twilio = FakeTwilio(
+        accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
+        api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},
+    )
+    twilio_url = twilio.start()
+    app_url = f"http://{HOST}:{port}"
+    app = None
+    try:
+        seed_parameters(moto_url)
+        app = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("chalice")),
+                "--project-dir",
+                str(ROOT),
+                "local",
+                "--stage",
+                "dev",
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--no-autoreload",
+            ],
+            env=app_environment(moto_url, twilio_url, app_url),
+        )
+        wait_for_port(HOST, port, timeout=60, process=app)
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(
+            json.dumps(
+                {
+                    "app_url": app_url,
+                    "moto_url": moto_url,
+                    "twilio_url": twilio_url,
+                    "account_sid": demo.ACCOUNT_SID,
+                    "auth_token": demo.AUTH_TOKEN,
+                },
+                indent=2,
+            )
+        )
+        print(banner(app_url, moto_url, twilio_url), flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        app.wait()
+        return app.returncode or 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if app is not None and app.poll() is None:
+            app.terminate()
+            try:
+                app.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                app.kill()
+        twilio.stop()
+        moto.stop()
+        STATE_FILE.unlink(missing_ok=True)
+        print("Local stack stopped.", flush=True)
+
+
+def banner(app_url: str, moto_url: str, twilio_url: str) -> str:
+    """What is running and commands that work against it."""
+    from twilio.request_validator import RequestValidator
+
+    params = {"CallSid": "CA" + "0" * 32, "From": "+15105551212", "To": demo.NUMBER}
+    signature = RequestValidator(demo.AUTH_TOKEN).compute_signature(f"{app_url}/voice", params)
+    form = " ".join(f"--data-urlencode '{k}={v}'" for k, v in params.items())
+    py = ".venv/bin/python"
+    return f"""
+Switchboard is running locally (no AWS account, no Twilio account):
+  app (chalice local, stage dev)   {app_url}
+  AWS (moto server: SSM)           {moto_url}
+  Twilio REST API (local fake)     {twilio_url}   (sent messages: {twilio_url}/_fake/messages)
+
+Try, in another terminal:
+  # a signed voice webhook, as Twilio would send it
+  curl -s {app_url}/voice -H 'X-Twilio-Signature: {signature}' {form}
+  {py} -m devkit webhook /voice --param From=+15105551212
+  # send an SMS through the API (lands in the fake Twilio API)
+  {py} -m devkit send --to +15105551212 --body "Hello from Switchboard"
+
+Ctrl-C stops everything.
+"""
