@@ -1,0 +1,596 @@
+"""A local fake of Twilio's REST API (Messages and Calls) for tests and local runs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import math
+import os
+import random
+import re
+import secrets
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+Pairs = list[tuple[str, str]]
+API_VERSION = "2010-04-01"
+_ROUTE = re.compile(r"^/2010-04-01/Accounts/([^/]+)/(Messages|Calls)(?:/([^/]+))?\.json$")
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_MESSAGE_ADDRESS = re.compile(r"^(whatsapp:)?\+[1-9]\d{1,14}$")  # E.164, or WhatsApp's form
+_CALL_TO = re.compile(r"^(\+[1-9]\d{1,14}|client:\S+|sip:\S+@\S+)$")
+_SENDER_ID = re.compile(r"^(\d{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$")  # short code or alpha
+_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
+_GSM7 = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENDED = set("^{}\\[~]|€\f")  # two septets each
+_CALL_SUBRESOURCES = ("Events", "Notifications", "Recordings", "Payments", "Streams", "Siprec")
+# Kept in the stored records (FakeTwilio.messages/calls), left out of Twilio's JSON.
+_CALL_SETTINGS = ("url", "twiml", "method", "timeout", "status_callback_event")
+_PRIVATE = frozenset((*_CALL_SETTINGS, "status_callback", "status_callback_method"))
+
+_BAD_TO = "The 'To' number {to} is not a valid phone number."
+_BAD_FROM = (
+    "The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric sender ID."
+)
+# Twilio's magic test numbers: https://www.twilio.com/docs/iam/test-credentials
+_MESSAGE_MAGIC_TO = {
+    "+15005550001": (21211, _BAD_TO),
+    "+15005550002": (
+        21612,
+        "The 'To' phone number: {to}, is not currently reachable using the "
+        "'From' phone number: {sender} via SMS.",
+    ),
+    "+15005550003": (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the "
+        "'To' number: {to}.",
+    ),
+    "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
+    "+15005550009": (21614, "'To' number is not a valid mobile number"),
+}
+_MESSAGE_MAGIC_FROM = {
+    "+15005550001": (21212, _BAD_FROM),
+    "+15005550007": (
+        21606,
+        "The 'From' phone number provided is not a valid message-capable Twilio phone number "
+        "for this destination/account.",
+    ),
+    "+15005550008": (
+        21611,
+        "This 'From' number has exceeded the maximum number of queued messages",
+    ),
+}
+_CALL_MAGIC_TO = {
+    "+15005550001": (21217, "Phone number is not a valid phone number."),
+    "+15005550002": (21214, "'To' phone number cannot be reached"),
+    "+15005550003": (
+        21215,
+        "Account not authorized to call {to}. Perhaps you need to enable some international "
+        "permissions",
+    ),
+    "+15005550004": (21216, "Call blocked by Twilio blocklist"),
+}
+
+
+class ApiError(Exception):
+    """An answer in Twilio's error shape."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def body(self) -> dict[str, Any]:
+        info = f"https://www.twilio.com/docs/errors/{self.code}"
+        return dict(code=self.code, message=self.message, more_info=info, status=self.status)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request to the fake API; credentials other than the username are never kept."""
+
+    method: str
+    path: str
+    params: list[tuple[str, str]]  # query string, then form body, in order
+    username: str | None
+    status: int
+
+
+def _first(pairs: Pairs, name: str) -> str | None:
+    """The first non-blank value of name: Twilio treats a blank parameter as absent."""
+    return next((value for key, value in pairs if key == name and value != ""), None)
+
+
+def _all(pairs: Pairs, name: str) -> list[str]:
+    return [value for key, value in pairs if key == name and value != ""]
+
+
+def _bad(code: int, template: str, **values: str | None) -> ApiError:
+    return ApiError(400, code, template.format(**values))
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _segments(body: str) -> int:
+    """SMS segments: GSM-7 fits 160 (153 per part); anything else is UCS-2, 70 (67)."""
+    if set(body) <= _GSM7 | _GSM7_EXTENDED:
+        units, single, part = len(body) + sum(ch in _GSM7_EXTENDED for ch in body), 160, 153
+    else:
+        units, single, part = len(body.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else math.ceil(units / part)
+
+
+def _formatted(number: str) -> str:
+    """Twilio shows NANP numbers as (415) 555-1212 and anything else as given."""
+    match = re.fullmatch(r"\+1(\d{3})(\d{3})(\d{4})", number)
+    return "({}) {}-{}".format(*match.groups()) if match else number
+
+
+def _validate_message(form: Pairs) -> None:
+    to, sender = _first(form, "To"), _first(form, "From")
+    service, body = _first(form, "MessagingServiceSid"), _first(form, "Body")
+    media = _all(form, "MediaUrl")
+    if to is None:
+        raise _bad(21604, "A 'To' phone number is required.")
+    if sender is None and service is None:
+        raise _bad(21603, "A 'From' phone number is required.")
+    if not _MESSAGE_ADDRESS.match(to):
+        raise _bad(21211, _BAD_TO, to=to)
+    if sender is not None and not (_MESSAGE_ADDRESS.match(sender) or _SENDER_ID.match(sender)):
+        raise _bad(21212, _BAD_FROM, sender=sender)
+    if service is not None and not _SERVICE_SID.match(service):
+        raise _bad(21701, "The Messaging Service Sid {sid} is invalid.", sid=service)
+    if body is None and not media:
+        raise _bad(21602, "Message body is required.")
+    if body is not None and len(body) > 1600:
+        raise _bad(21617, "The concatenated message body exceeds the 1600 character limit.")
+    if not all(_is_http_url(url) for url in media):
+        raise _bad(21620, "Invalid media URL(s)")
+    for table, number in ((_MESSAGE_MAGIC_TO, to), (_MESSAGE_MAGIC_FROM, sender)):
+        if number in table:
+            raise _bad(*table[number], to=to, sender=sender)
+
+
+def _validate_call(form: Pairs) -> None:
+    to, sender = _first(form, "To"), _first(form, "From")
+    url, twiml = _first(form, "Url"), _first(form, "Twiml")
+    if to is None:
+        raise _bad(21201, "No 'To' number is specified")
+    if sender is None:
+        raise _bad(21213, "No 'From' number is specified")
+    if url is None and twiml is None:
+        raise _bad(21205, "Url parameter is required.")
+    if twiml is None and not _is_http_url(url or ""):
+        raise _bad(21205, "Url is not a valid URL: {url}", url=url)
+    if not _CALL_TO.match(to):
+        raise _bad(21211, "Invalid 'To' Phone Number: {to}", to=to)
+    if not _E164.match(sender) or sender == "+15005550001":  # the magic invalid From
+        raise _bad(21212, "Invalid 'From' Phone Number: {sender}", sender=sender)
+    if twiml is not None and len(twiml) > 4000:
+        # 32018 is the code Twilio documents for this limit.
+        raise _bad(32018, "Twiml size exceeded maximum allowed value of 4000 characters")
+    if to in _CALL_MAGIC_TO:
+        raise _bad(*_CALL_MAGIC_TO[to], to=to)
+
+
+def _resource(prefix: str, account: str, kind: str) -> dict[str, Any]:
+    """The fields Messages and Calls share."""
+    sid = prefix + secrets.token_hex(16)
+    now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+    uri = f"/{API_VERSION}/Accounts/{account}/{kind}/{sid}.json"
+    return {
+        "sid": sid,
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "direction": "outbound-api",
+        "date_created": now,
+        "date_updated": now,
+        "price": None,
+        "price_unit": "USD",
+        "uri": uri,
+    }
+
+
+def _new_message(account: str, form: Pairs) -> dict[str, Any]:
+    _validate_message(form)
+    record = _resource("SM", account, "Messages")
+    sender, body, media = _first(form, "From"), _first(form, "Body") or "", _all(form, "MediaUrl")
+    return record | {
+        "to": _first(form, "To"),
+        "from": sender,
+        "messaging_service_sid": _first(form, "MessagingServiceSid"),
+        "body": body,
+        # Without a From the service has yet to pick a sender, which Twilio calls "accepted".
+        "status": "queued" if sender else "accepted",
+        "num_segments": str(1 if media else _segments(body)),  # MMS is one message
+        "num_media": str(len(media)),
+        "error_code": None,
+        "error_message": None,
+        "date_sent": None,
+        "subresource_uris": {"media": record["uri"].replace(".json", "/Media.json")},
+        "status_callback": _first(form, "StatusCallback"),
+    }
+
+
+def _new_call(account: str, form: Pairs) -> dict[str, Any]:
+    _validate_call(form)
+    record = _resource("CA", account, "Calls")
+    to, sender, twiml = _first(form, "To") or "", _first(form, "From") or "", _first(form, "Twiml")
+    base, timeout = record["uri"].removesuffix(".json"), _first(form, "Timeout") or ""
+    unset = ("start_time", "end_time", "duration", "parent_call_sid", "answered_by", "caller_name")
+    unset += ("forwarded_from", "group_sid", "phone_number_sid", "trunk_sid", "annotation")
+    record |= dict.fromkeys(unset)  # set only once the call is under way, if ever
+    subresources = {name.lower(): f"{base}/{name}.json" for name in _CALL_SUBRESOURCES}
+    return record | {
+        "to": to,
+        "to_formatted": _formatted(to),
+        "from": sender,
+        "from_formatted": _formatted(sender),
+        "status": "queued",
+        "queue_time": "0",
+        "subresource_uris": subresources,
+        "url": None if twiml else _first(form, "Url"),  # Twiml wins when both are given
+        "twiml": twiml,
+        "method": (_first(form, "Method") or "POST").upper(),
+        "status_callback": _first(form, "StatusCallback"),
+        "status_callback_event": _all(form, "StatusCallbackEvent"),
+        "status_callback_method": (_first(form, "StatusCallbackMethod") or "POST").upper(),
+        "timeout": min(int(timeout), 600) if timeout.isdigit() else 60,
+    }
+
+
+def _public(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in _PRIVATE}
+
+
+def _sent_on_dates(record: dict[str, Any], query: Pairs) -> bool:
+    """DateSent filters, compared against date_created: the fake never sends, so no date_sent.
+
+    A YYYY-MM-DD value compares days; YYYY-MM-DDThh:mm:ssZ (what twilio-python sends for
+    datetimes) compares to the second. "DateSent<" and "DateSent>" are inclusive: on the wire
+    they are "DateSent<=X" and "DateSent>=X".
+    """
+    created = parsedate_to_datetime(record["date_created"])
+    for name, keep in (
+        ("DateSent", lambda a, b: a == b),
+        ("DateSent<", lambda a, b: a <= b),
+        ("DateSent>", lambda a, b: a >= b),
+    ):
+        value = _first(query, name)
+        if value is None:
+            continue
+        try:
+            day_only = len(value) == 10
+            moment = datetime.strptime(value, "%Y-%m-%d" if day_only else "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise _bad(20001, "Invalid {name}: {value}", name=name, value=value) from None
+        moment = moment.replace(tzinfo=UTC)
+        if not (keep(created.date(), moment.date()) if day_only else keep(created, moment)):
+            return False
+    return True
+
+
+def _int_param(query: Pairs, name: str, default: int, low: int, high: int) -> int:
+    value = _first(query, name) or str(default)
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise _bad(20001, "Invalid {name}: {value}", name=name, value=value)
+    return int(value)
+
+
+def _page(path: str, key: str, records: list[dict[str, Any]], query: Pairs) -> dict[str, Any]:
+    """One page in Twilio's 2010-04-01 list shape, of records already filtered, newest first."""
+    size, page = _int_param(query, "PageSize", 50, 1, 1000), _int_param(query, "Page", 0, 0, 10**9)
+    token, start = _first(query, "PageToken") or "", page * size
+    # The token names the last record already listed, so records created meanwhile don't
+    # shift the pages of a stream under way.
+    sids = [record["sid"] for record in records]
+    if token.startswith("PA") and token[2:] in sids:
+        start = sids.index(token[2:]) + 1
+    chunk = records[start : start + size]
+    filters = [(k, v) for k, v in query if k not in ("Page", "PageSize", "PageToken")]
+
+    def uri(number: int, page_token: str = "") -> str:
+        token_pair = [("PageToken", page_token)] if page_token else []
+        return f"{path}?{urlencode([*filters, ('PageSize', size), ('Page', number), *token_pair])}"
+
+    more = bool(chunk) and start + len(chunk) < len(records)
+    return {
+        key: [_public(record) for record in chunk],
+        "page": page,
+        "page_size": size,
+        "first_page_uri": uri(0),
+        "next_page_uri": uri(page + 1, "PA" + chunk[-1]["sid"]) if more else None,
+        "previous_page_uri": uri(page - 1) if page > 0 else None,
+        "uri": uri(page, token),
+        "start": start,
+        "end": start + max(len(chunk) - 1, 0),
+    }
+
+
+def _basic_auth(header: str | None) -> tuple[str, str] | None:
+    scheme, _, encoded = (header or "").partition(" ")
+    try:
+        username, colon, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except ValueError:  # bad base64 or UTF-8
+        return None
+    return (username, password) if scheme.lower() == "basic" and colon else None
+
+
+class FakeTwilio:
+    """Twilio's Messages and Calls REST resources, in memory, over real HTTP."""
+
+    def __init__(
+        self,
+        *,
+        accounts: dict[str, str],
+        api_keys: dict[str, tuple[str, str]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+    ) -> None:
+        self._accounts, self._api_keys = dict(accounts), dict(api_keys or {})
+        self._address, self.latency, self.url = (host, port), latency, ""
+        self._lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.reset()
+
+    def start(self) -> str:
+        if self._server is not None:
+            raise RuntimeError("FakeTwilio is already running")
+        # Listening once constructed: connections wait in the backlog until serve_forever runs.
+        self._server = _Server(self._address, self)
+        self.url = "http://{}:{}".format(*self._server.server_address[:2])
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-twilio", daemon=True
+        )
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeTwilio:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Forget messages, calls, the request log and faults (latency stays)."""
+        with self._lock:
+            self._messages: list[dict[str, Any]] = []
+            self._calls: list[dict[str, Any]] = []
+            self._requests: list[RecordedRequest] = []
+        self.set_faults()
+
+    def set_faults(
+        self, *, rate: float = 0.0, statuses: tuple[int, ...] = (429, 500), seed: int | None = None
+    ) -> None:
+        """Answer a share `rate` of creates with one of `statuses`, creating nothing."""
+        known = {status.value for status in HTTPStatus if status >= 400}
+        if not 0.0 <= rate <= 1.0 or not statuses or not set(statuses) <= known:
+            raise ValueError("fault rate must be in [0, 1] and statuses HTTP error statuses")
+        with self._lock:
+            self._fault_rate, self._fault_statuses = rate, tuple(statuses)
+            self._rng = random.Random(seed)
+
+    # Copies, so callers can read while the server keeps appending.
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._messages)
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._calls)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _authenticate(self, account: str, credentials: tuple[str, str] | None) -> None:
+        username, password = credentials or ("", "")
+        key_secret, key_account = self._api_keys.get(username, ("", ""))
+        expected = self._accounts.get(account) if username == account else None
+        if key_account == account and account in self._accounts:
+            expected = key_secret
+        if expected is None or not secrets.compare_digest(password.encode(), expected.encode()):
+            raise ApiError(401, 20003, "Authenticate")
+
+    def _fault(self) -> int | None:
+        with self._lock:
+            if self._rng.random() < self._fault_rate:
+                return self._rng.choice(self._fault_statuses)
+        return None
+
+    def _api(
+        self, method: str, path: str, query: Pairs, form: Pairs, credentials: tuple[str, str] | None
+    ) -> tuple[int, dict[str, Any]]:
+        match = _ROUTE.match(path)
+        not_found = ApiError(404, 20404, f"The requested resource {path} was not found")
+        if match is None:
+            raise not_found
+        account, kind, sid = match.groups()
+        self._authenticate(account, credentials)
+        store = self._messages if kind == "Messages" else self._calls
+        if sid is None and method == "POST":
+            if status := self._fault():
+                raise ApiError(status, 20000 + status, HTTPStatus(status).phrase)
+            record = (_new_message if kind == "Messages" else _new_call)(account, form)
+            with self._lock:
+                store.append(record)
+            return 201, _public(record)
+        if method != "GET":
+            raise ApiError(405, 20004, "Method not allowed")
+        with self._lock:
+            owned = [record for record in store if record["account_sid"] == account]
+        if sid is not None:
+            found = next((record for record in owned if record["sid"] == sid), None)
+            if found is None:
+                raise not_found
+            return 200, _public(found)
+        to, sender = _first(query, "To"), _first(query, "From")
+        selected = [
+            record
+            for record in reversed(owned)
+            if to in (None, record["to"])
+            and sender in (None, record["from"])
+            and (kind == "Calls" or _sent_on_dates(record, query))
+        ]
+        return 200, _page(path, kind.lower(), selected, query)
+
+    def _control(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+        """The unauthenticated /_fake/* endpoints, for tests and tools in other processes."""
+        reads = {"requests": lambda: [asdict(r) for r in self.requests]}
+        reads |= {"messages": lambda: self.messages, "calls": lambda: self.calls}
+        name = path.removeprefix("/_fake/")
+        if method == "GET" and name in reads:
+            return 200, reads[name]()
+        if (method, name) == ("POST", "reset"):
+            self.reset()
+            return 200, {"reset": True}
+        if (method, name) == ("POST", "config"):
+            try:
+                config = json.loads(raw or b"{}")
+                latency = max(0.0, float(config.get("latency", self.latency)))
+                statuses = config.get("fault_statuses", self._fault_statuses)
+                self.set_faults(
+                    rate=float(config.get("fault_rate", self._fault_rate)),
+                    statuses=tuple(int(status) for status in statuses),
+                    seed=config.get("fault_seed"),
+                )
+                self.latency = latency
+            except (ValueError, TypeError, AttributeError) as exc:
+                return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
+        if name == "config" and method in ("GET", "POST"):
+            config = {"latency": self.latency, "fault_rate": self._fault_rate}
+            return 200, config | {"fault_statuses": list(self._fault_statuses)}
+        return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as twilio-python's requests session expects
+    server_version = "FakeTwilio"
+    timeout = 30  # an idle keep-alive connection gives its thread back eventually
+    # Headers and body go out in two writes: without this, Nagle's algorithm meets the
+    # client's delayed ACK and every answer takes ~40 ms.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the default access log on stderr would clutter test and `make run` output."""
+
+    def do_GET(self) -> None:
+        fake, split = self.server.fake, urlsplit(self.path)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if split.path.startswith("/_fake/"):
+            self._send(*fake._control(self.command, split.path, raw))
+            return
+        if fake.latency > 0:
+            time.sleep(fake.latency)
+        query = parse_qsl(split.query, keep_blank_values=True)
+        form = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        credentials = _basic_auth(self.headers.get("Authorization"))
+        headers = {}
+        try:
+            status, payload = fake._api(self.command, split.path, query, form, credentials)
+        except ApiError as error:
+            status, payload = error.status, error.body()
+            if status == 401:
+                headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
+        username = credentials[0] if credentials else None
+        fake._record(RecordedRequest(self.command, split.path, query + form, username, status))
+        self._send(status, payload, headers)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        for name, value in {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            "Twilio-Request-Id": "RQ" + secrets.token_hex(16),
+            **(headers or {}),
+        }.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait on clients' idle keep-alive connections
+    request_queue_size = 128  # socketserver's 5 drops bursts of connects: 1 s SYN retries
+
+    def __init__(self, address: tuple[str, int], fake: FakeTwilio) -> None:
+        super().__init__(address, _Handler)
+        self.fake = fake
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up: not news
+            super().handle_error(request, client_address)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a fake Twilio until Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="python -m devkit.fake_twilio", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    # Environment defaults keep the token off the command line, where `ps` shows it.
+    parser.add_argument("--account-sid", default=os.environ.get("TWILIO_ACCOUNT_SID"))
+    parser.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN"))
+    parser.add_argument("--api-key", action="append", default=[], metavar="SK...:SECRET")
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    if not args.account_sid or not args.auth_token:
+        parser.error("give --account-sid and --auth-token (or TWILIO_ACCOUNT_SID/_AUTH_TOKEN)")
+    keys = {}
+    for key_sid, colon, secret in (key.partition(":") for key in args.api_key):
+        if not colon:
+            parser.error("--api-key takes SK...:SECRET")
+        keys[key_sid] = (secret, args.account_sid)
+    fake = FakeTwilio(
+        accounts={args.account_sid: args.auth_token},
+        api_keys=keys,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+    )
+    print(f"Fake Twilio on {fake.start()} for {args.account_sid}; Ctrl-C stops it", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
