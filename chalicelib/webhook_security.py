@@ -77,6 +77,9 @@ class VerifiedRequest(NamedTuple):
     url: str
     query: Params
     form: Params
+    # The matched URL up to the route: the stage or base path included, so URLs built on it
+    # (callbacks, action URLs) resolve the way Twilio reached this one.
+    base_url: str
 
     def twilio_param(self, name: str, default: str | None = None) -> str | None:
         """A parameter Twilio sends, from the form body or else the query (the body wins)."""
@@ -188,7 +191,10 @@ def verify(
         form = Params(parse_qsl(body, keep_blank_values=True))
         signed_params = form
     validator = RequestValidator(auth_token)
+    route = route_path(event.get("requestContext") or {}, event.get("pathParameters"))
     for url in urls:
         if validator.validate(url, signed_params, signature):
-            return VerifiedRequest(url=url, query=query, form=form)
+            base = url.split("?", 1)[0]
+            base = base[: -len(route)] if base.endswith(route) else base
+            return VerifiedRequest(url=url, query=query, form=form, base_url=base)
     raise SignatureError("signature does not match", urls[0])

@@ -225,3 +225,21 @@ def test_params_keeps_order_blanks_and_repeats():
     assert params.get("b") == ""
     assert params.get("missing", "x") == "x"
     assert "a" in params and "z" not in params
+
+
+@pytest.mark.parametrize(
+    ("url", "base_path", "public_url", "base"),
+    [
+        (f"{EXECUTE_API}/api/twimlets/forward?A=1", "", None, f"{EXECUTE_API}/api"),
+        ("https://voice.example.com/tel/voice", "/tel", None, "https://voice.example.com/tel"),
+        (
+            "https://voice.example.com/voice",
+            "",
+            "https://voice.example.com",
+            "https://voice.example.com",
+        ),
+    ],
+)
+def test_verified_request_knows_its_base_url(url, base_path, public_url, base):
+    event = twilio_event(url, {"A": "1"}, auth_token=TOKEN, routes=ROUTES, base_path=base_path)
+    assert check(event, public_url=public_url).base_url == base
