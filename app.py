@@ -2,7 +2,7 @@
 
 from chalice import Chalice, IAMAuthorizer
 
-from chalicelib import api, logs, outbound, sms, voice, webhooks
+from chalicelib import api, logs, outbound, sms, twimlets, voice, webhooks
 
 # Chalice's own log handler stays off: chalicelib.logs prints one JSON line per record.
 app = Chalice(app_name="switchboard", configure_logs=False)
@@ -28,6 +28,11 @@ def sms_webhook():
 @app.route("/fallback", methods=["GET", "POST"], content_types=TWILIO)
 def fallback_webhook():
     return webhooks.handle(app.current_request, voice.apology, fallback=True)
+
+
+@app.route("/twimlets/{name}", methods=["GET", "POST"], content_types=TWILIO)
+def twimlet_webhook(name):
+    return webhooks.handle(app.current_request, twimlets.answer_for(name))
 
 
 # JSON API for the operator's own systems: IAM (SigV4) authorised.

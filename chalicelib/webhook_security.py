@@ -9,7 +9,8 @@ carries a valid signature (HMAC is cheap). Candidates, in order:
    custom domain with its base path);
 
 each with the query re-encoded as this app encodes its own URLs (canonical: everything but
-``A-Z a-z 0-9 _ . - ~`` percent-encoded, space as ``+``) and in the usual hand-written variants.
+``A-Z a-z 0-9 _ . - ~`` percent-encoded, space as ``+``; the twimlets' PHP-style form, which also
+encodes ``~``) and in the usual hand-written variants.
 """
 
 from __future__ import annotations
@@ -113,14 +114,17 @@ def encode_query(
     space: str = "+",
     raw_brackets: bool = False,
     lenient: bool = False,
+    tilde: str = "~",
 ) -> str:
     """Encode a query string; the defaults are the canonical form the app generates."""
     safe = _LENIENT_SAFE if lenient else ""
     name_safe = safe + ("[]" if raw_brackets else "")
     encoded = []
     for name, value in pairs:
-        key = quote(name, safe=name_safe).replace("%20", space)
-        encoded.append(key + "=" + quote(value, safe=safe).replace("%20", space))
+        key = quote(name, safe=name_safe).replace("%20", space).replace("~", tilde)
+        encoded.append(
+            key + "=" + quote(value, safe=safe).replace("%20", space).replace("~", tilde)
+        )
     return "&".join(encoded)
 
 
@@ -129,12 +133,15 @@ def query_variants(multi: dict[str, list[str]] | None) -> list[str]:
     if not multi:
         return [""]
     pairs = [(name, value) for name, values in multi.items() for value in values]
-    variants = (
+    variants = [
         encode_query(pairs, space=space, raw_brackets=brackets, lenient=lenient)
         for lenient in (False, True)
         for brackets in (False, True)
         for space in ("+", "%20")
-    )
+    ]
+    # PHP's urlencode, which the twimlets use for the URLs they generate (as twimlets.com did),
+    # writes "~" as %7E; the canonical form leaves it raw.
+    variants.insert(1, encode_query(pairs, tilde="%7E"))
     return list(dict.fromkeys(variants))
 
 

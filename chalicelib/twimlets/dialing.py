@@ -1,0 +1,204 @@
+"""The dialling twimlets: forward, callme, simulring, findme, and whisper for the callee's leg."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from chalicelib.twimlets import phpargs
+from chalicelib.twimlets.common import (
+    Inputs,
+    Redirect,
+    add_message,
+    attribute,
+    dial_answered,
+    dial_returned,
+    digits,
+    read,
+    render,
+    text,
+    timeout,
+)
+
+if TYPE_CHECKING:
+    from chalice.app import Response
+
+    from chalicelib.parameters import Parameters
+    from chalicelib.webhook_security import VerifiedRequest
+
+logger = logging.getLogger(__name__)
+
+REJECTED = "Sorry, you are calling from a restricted number. Good bye."
+# Twilio dials at most ten <Number>s at once; findme keeps the first ten (the original kept the
+# 11th onward through an array_splice bug).
+FINDME_LIMIT = 10
+# PCRE's \s without /u: ASCII whitespace only.
+_NOT_SPACE = re.compile("([^ \t\n\x0b\f\r])")
+
+
+def hangup() -> str:
+    """<Response><Hangup/></Response>."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def after_dial(inputs: Inputs) -> str | Redirect:
+    """forward, callme and simulring back from <Dial>: hang up when answered, else FailUrl."""
+    fail_url = inputs.conf("FailUrl") or ""
+    if dial_answered(inputs) or not fail_url:
+        return hangup()
+    return Redirect(fail_url)
+
+
+def is_allowed(allowed_callers: phpargs.PhpValue | None, caller: str) -> bool:
+    """forward's allow-list: off unless an entry is truthy; then the caller must be listed.
+
+    Both sides are compared as digits with a leading NANP 1 dropped, so 510-555-1212 admits
+    +15105551212. Only the caller counts, not the called number (which the original also
+    matched). Entries without digits match nothing, and neither does an empty caller.
+    """
+    entries = phpargs.as_list(allowed_callers)
+    if not any(phpargs.truthy(entry) for entry in entries):
+        return True
+    listed = {number for number in map(digits, entries) if number}
+    number = digits(caller)
+    return bool(number) and number in listed
+
+
+def forward(inputs: Inputs) -> str | Redirect:
+    """Dial PhoneNumber for allowed callers; on return, hang up or go to FailUrl."""
+    if dial_returned(inputs):
+        return after_dial(inputs)
+    response = VoiceResponse()
+    if not is_allowed(inputs.config.get("AllowedCallers"), inputs.first_field("From", "Caller")):
+        logger.info("twimlet forward: caller not on the allow-list")
+        response.say(REJECTED)
+        return str(response)
+    action = [("Dial", "true")]
+    fail_url = inputs.conf("FailUrl")
+    if phpargs.truthy(fail_url):
+        action.append(("FailUrl", fail_url or ""))
+    caller_id = inputs.conf("CallerId")
+    response.dial(
+        text(inputs.conf("PhoneNumber") or ""),
+        action=inputs.url("forward", action),
+        timeout=timeout(inputs.conf("Timeout"), 20),
+        # Emitted whenever set, even empty, as the original did.
+        caller_id=attribute(caller_id) if caller_id is not None else None,
+    )
+    return str(response)
+
+
+def callme(inputs: Inputs) -> str | Redirect:
+    """Dial PhoneNumber with a whisper to the callee; on return, hang up or go to FailUrl."""
+    if dial_returned(inputs):
+        return after_dial(inputs)
+    action = [("Dial", "true")]
+    # Added whenever set, even empty, unlike forward.
+    if inputs.is_set("FailUrl"):
+        action.append(("FailUrl", inputs.conf("FailUrl") or ""))
+    response = VoiceResponse()
+    dial = response.dial(
+        action=inputs.url("callme", action), timeout=timeout(inputs.conf("Timeout"), 20)
+    )
+    dial.number(
+        text(inputs.conf("PhoneNumber") or ""),
+        url=inputs.url("whisper", [("Message", inputs.conf("Message") or "")]),
+    )
+    return str(response)
+
+
+def simulring(inputs: Inputs) -> str | Redirect:
+    """Ring every number at once, each with a whisper; on return, hang up or go to FailUrl."""
+    if dial_returned(inputs):
+        return after_dial(inputs)
+    # The order given: the original sorted the numbers with PHP sort().
+    numbers = phpargs.filtered(phpargs.as_list(inputs.config.get("PhoneNumbers")))
+    response = VoiceResponse()
+    dial = response.dial(
+        action=inputs.url(
+            "simulring", [("Dial", "true"), ("FailUrl", inputs.conf("FailUrl") or "")]
+        ),
+        timeout=timeout(inputs.conf("Timeout"), 20),
+    )
+    whisper_url = inputs.url("whisper", [("Message", inputs.conf("Message") or "")])
+    for number in numbers:
+        dial.number(text(number), url=whisper_url)
+    return str(response)
+
+
+def findme(inputs: Inputs) -> str | Redirect:
+    """Try the numbers one after another until one answers and presses a key, else FailUrl."""
+    numbers = phpargs.filtered(phpargs.as_list(inputs.config.get("PhoneNumbers")))[:FINDME_LIMIT]
+    if inputs.is_set("Dial") and dial_answered(inputs):
+        return hangup()
+    fail_url = inputs.conf("FailUrl") or ""
+    if not numbers:
+        return Redirect(fail_url) if fail_url else hangup()
+    message = inputs.conf("Message") or ""
+    raw_timeout = inputs.conf("Timeout") or ""
+    # The numbers still to try travel in the action URL only; every marker is kept, even empty.
+    action = [
+        ("Dial", "true"),
+        ("FailUrl", fail_url),
+        ("Timeout", raw_timeout),
+        ("Message", message),
+    ]
+    action += [("PhoneNumbers[]", number) for number in numbers[1:]]
+    response = VoiceResponse()
+    dial = response.dial(action=inputs.url("findme", action), timeout=timeout(raw_timeout, 60))
+    dial.number(
+        text(numbers[0]),
+        url=inputs.url("whisper", [("Message", message), ("HumanCheck", "1")]),
+    )
+    return str(response)
+
+
+def spell(number: str) -> str:
+    """Each non-space character followed by ". ", so a number is read digit by digit."""
+    return _NOT_SPACE.sub(r"\1. ", number)
+
+
+def whisper(inputs: Inputs) -> str:
+    """The callee's leg: announce the call and wait for a key; with HumanCheck, hang up on none."""
+    response = VoiceResponse()
+    if inputs.has_field("Digits"):
+        if not inputs.field("Digits"):
+            response.hangup()
+        return str(response)
+    caller = inputs.first_field("From", "Caller")
+    default = f"You are receiving a call from {spell(caller)}.  Press any key to accept."
+    gather = response.gather(num_digits="1")
+    add_message(gather, inputs.conf("Message"), trimmed=True, default=text(default))
+    if inputs.is_set("HumanCheck"):
+        response.hangup()
+    return str(response)
+
+
+def forward_webhook(verified: VerifiedRequest, parameters: Parameters) -> str | Response:
+    """GET/POST /twimlets/forward."""
+    return render(forward(read(verified)))
+
+
+def callme_webhook(verified: VerifiedRequest, parameters: Parameters) -> str | Response:
+    """GET/POST /twimlets/callme."""
+    return render(callme(read(verified)))
+
+
+def simulring_webhook(verified: VerifiedRequest, parameters: Parameters) -> str | Response:
+    """GET/POST /twimlets/simulring."""
+    return render(simulring(read(verified)))
+
+
+def findme_webhook(verified: VerifiedRequest, parameters: Parameters) -> str | Response:
+    """GET/POST /twimlets/findme."""
+    return render(findme(read(verified)))
+
+
+def whisper_webhook(verified: VerifiedRequest, parameters: Parameters) -> str | Response:
+    """GET/POST /twimlets/whisper."""
+    return whisper(read(verified))

@@ -1,0 +1,138 @@
+"""The holdmusic twimlet: an S3 bucket's audio files, shuffled, in a loop."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+from twilio.twiml.voice_response import VoiceResponse
+
+from chalicelib.twimlets import phpargs
+from chalicelib.twimlets.common import Inputs, add_message, php_urlencode, read, text
+
+if TYPE_CHECKING:
+    from chalicelib.parameters import Parameters
+    from chalicelib.webhook_security import VerifiedRequest
+
+logger = logging.getLogger(__name__)
+
+BUCKET_REQUIRED = "An S 3 bucket is required."
+FETCH_FAILED = "Failed to fetch the hold music."
+# Twilio's public music buckets are listed without credentials and played by their public URL;
+# any other bucket is the operator's own: listed with the function's role, played presigned.
+PUBLIC_PREFIX = "com.twilio.music."
+# Case-sensitive, as the original: "b.MP3" is skipped.
+AUDIO_SUFFIXES = (".mp3", ".wav", ".ul")
+# Well under Twilio's 15 s: at most 2 attempts of 1 s connect + 2 s read.
+_CONNECT_TIMEOUT = 1.0
+_READ_TIMEOUT = 2.0
+_MAX_ATTEMPTS = 2
+# A playlist is replayed (and presigned again) after its last track; long enough for any list.
+PRESIGN_SECONDS = 6 * 3600
+
+
+class HoldMusicError(Exception):
+    """The bucket could not be listed."""
+
+
+def is_public(bucket: str) -> bool:
+    """Twilio's public music buckets, listed unsigned."""
+    return bucket.startswith(PUBLIC_PREFIX)
+
+
+def public_url(bucket: str, key: str) -> str:
+    """The original's public URL form, over https; the key PHP-urlencoded ("/" as %2F)."""
+    return f"https://{bucket}.s3.amazonaws.com/{php_urlencode(key)}"
+
+
+def audio_keys(keys: list[str]) -> list[str]:
+    """The keys the original played: .mp3, .wav and .ul, case-sensitively."""
+    return [key for key in keys if key.endswith(AUDIO_SUFFIXES)]
+
+
+def playlist(urls: list[str], message: str | None, rng: random.Random | None = None) -> str:
+    """Each track shuffled, Message after every one, then a bare <Redirect/> to start over."""
+    response = VoiceResponse()
+    if not urls:
+        response.say(FETCH_FAILED)
+        return str(response)
+    shuffled = list(urls)
+    (rng or random).shuffle(shuffled)
+    for url in shuffled:
+        response.play(text(url))
+        add_message(response, message, trimmed=False)
+    response.redirect("")
+    return str(response)
+
+
+_clients: dict[bool, Any] = {}
+
+
+def get_s3_client(*, signed: bool) -> Any:
+    """Return this container's S3 client, signed or anonymous, with short timeouts."""
+    client = _clients.get(signed)
+    if client is None:
+        # Imported here: only a holdmusic request pays for boto3.
+        import boto3
+        from botocore import UNSIGNED
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=_CONNECT_TIMEOUT,
+            read_timeout=_READ_TIMEOUT,
+            retries={"total_max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
+            signature_version="s3v4" if signed else UNSIGNED,
+        )
+        client = _clients[signed] = boto3.client("s3", config=config)
+    return client
+
+
+def reset() -> None:
+    """Forget the S3 clients, so the next request uses the current environment (tests)."""
+    _clients.clear()
+
+
+def track_urls(bucket: str) -> list[str]:
+    """The URLs of a bucket's audio files, from one listing of up to 1,000 keys.
+
+    Raises:
+        HoldMusicError: the bucket could not be listed (missing, private, unreachable, slow).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    public = is_public(bucket)
+    client = get_s3_client(signed=not public)
+    try:
+        listing = client.list_objects_v2(Bucket=bucket)
+        keys = audio_keys([item["Key"] for item in listing.get("Contents", [])])
+        if public:
+            return [public_url(bucket, key) for key in keys]
+        return [
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS
+            )
+            for key in keys
+        ]
+    except (BotoCoreError, ClientError) as exc:
+        raise HoldMusicError(type(exc).__name__) from exc
+
+
+def holdmusic(inputs: Inputs) -> str:
+    """The bucket's shuffled playlist, or the original's spoken error."""
+    bucket = phpargs.trim(inputs.conf("Bucket") or "")
+    if not bucket:
+        response = VoiceResponse()
+        response.say(BUCKET_REQUIRED)
+        return str(response)
+    try:
+        urls = track_urls(bucket)
+    except HoldMusicError as exc:
+        logger.warning("hold music bucket not listed", extra={"bucket": bucket, "error": str(exc)})
+        urls = []
+    return playlist(urls, inputs.conf("Message"))
+
+
+def holdmusic_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
+    """GET/POST /twimlets/holdmusic."""
+    return holdmusic(read(verified))
