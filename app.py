@@ -1,13 +1,33 @@
 """Switchboard: every route, schedule and queue handler, each delegating to chalicelib."""
 
-from chalice import Chalice, IAMAuthorizer
+import os
 
-from chalicelib import api, logs, outbound, sms, twimlets, voice, webhooks
+from chalice import Chalice, IAMAuthorizer, Rate
+
+from chalicelib import (
+    api,
+    broadcasts,
+    calls,
+    dispatch,
+    jobs,
+    logs,
+    outbound,
+    sms,
+    status,
+    twimlets,
+    voice,
+    webhooks,
+)
 
 # Chalice's own log handler stays off: chalicelib.logs prints one JSON line per record.
 app = Chalice(app_name="switchboard", configure_logs=False)
 logs.configure()
 app.register_middleware(logs.http_middleware, "http")
+app.register_middleware(logs.event_middleware, "all")
+
+# Read when Chalice imports this file to package it: the stage's environment_variables in
+# .chalice/config.json are set by then, so each stage's worker reads its own queue.
+SEND_QUEUE = os.environ.get("SWITCHBOARD_QUEUE", "switchboard-dev-send")
 
 # Twilio sends GET webhooks without a Content-Type, which Chalice takes for JSON.
 TWILIO = ["application/x-www-form-urlencoded", "application/json"]
@@ -22,7 +42,7 @@ def voice_webhook():
 
 @app.route("/sms", methods=["GET", "POST"], content_types=TWILIO)
 def sms_webhook():
-    return webhooks.handle(app.current_request, sms.auto_reply)
+    return webhooks.handle(app.current_request, sms.receive)
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=TWILIO)
@@ -35,12 +55,73 @@ def twimlet_webhook(name):
     return webhooks.handle(app.current_request, twimlets.answer_for(name))
 
 
+@app.route("/status/messages", methods=["GET", "POST"], content_types=TWILIO)
+def message_status_webhook():
+    return webhooks.handle(app.current_request, status.message_status)
+
+
+@app.route("/status/calls", methods=["GET", "POST"], content_types=TWILIO)
+def call_status_webhook():
+    return webhooks.handle(app.current_request, status.call_status)
+
+
 # JSON API for the operator's own systems: IAM (SigV4) authorised.
 @app.route("/messages", methods=["POST"], authorizer=iam)
 def send_message():
-    return api.handle(app.current_request, outbound.send_message)
+    return api.handle(app.current_request, outbound.send_message, idempotent=True)
+
+
+@app.route("/messages/{id}", methods=["GET"], authorizer=iam)
+def get_message(id):
+    return api.handle(app.current_request, outbound.get_message, body=False)
+
+
+@app.route("/messages/{id}", methods=["DELETE"], authorizer=iam)
+def cancel_message(id):
+    return api.handle(app.current_request, outbound.cancel_message, body=False)
+
+
+@app.route("/broadcasts", methods=["POST"], authorizer=iam)
+def create_broadcast():
+    return api.handle(app.current_request, broadcasts.create, idempotent=True)
+
+
+@app.route("/broadcasts/{id}", methods=["GET"], authorizer=iam)
+def get_broadcast(id):
+    return api.handle(app.current_request, broadcasts.get, body=False)
+
+
+@app.route("/broadcasts/{id}", methods=["DELETE"], authorizer=iam)
+def cancel_broadcast(id):
+    return api.handle(app.current_request, broadcasts.cancel, body=False)
 
 
 @app.route("/calls", methods=["POST"], authorizer=iam)
 def place_call():
-    return api.handle(app.current_request, outbound.place_call)
+    return api.handle(app.current_request, outbound.place_call, idempotent=True)
+
+
+@app.route("/calls/{id}", methods=["GET"], authorizer=iam)
+def get_call(id):
+    return api.handle(app.current_request, calls.get_call, body=False)
+
+
+@app.route("/inbound", methods=["GET"], authorizer=iam)
+def list_inbound():
+    return api.handle(app.current_request, sms.list_inbound, body=False)
+
+
+# Schedules and the queue worker (chalice local runs neither; the local stack does).
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def dispatch_due(event):
+    return dispatch.dispatch()
+
+
+@app.schedule(Rate(15, unit=Rate.MINUTES))
+def reconcile_sending(event):
+    return dispatch.reconcile()
+
+
+@app.on_sqs_message(queue=SEND_QUEUE, batch_size=10, maximum_concurrency=2)
+def send_worker(event):
+    return jobs.handle_batch(event)

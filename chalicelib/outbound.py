@@ -1,52 +1,260 @@
-"""Outbound messages and calls for the JSON API: validate, pick defaults, hand to Twilio."""
+"""Outbound messages and calls for the JSON API: validate, record, then send or schedule."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib import twiml, validation
-from chalicelib.twilio_rest import Credentials, get_twilio
+from chalicelib import clock, deps, jobs, messages, optouts, timing, twiml, validation
+from chalicelib.errors import ConflictError, NotFoundError
+from chalicelib.storage import ConditionFailedError, Table
+from chalicelib.twilio_rest import TwilioError, TwilioRequestError
 from chalicelib.validation import ValidationError
 
 if TYPE_CHECKING:
     from chalicelib.api import ApiContext
-    from chalicelib.twilio_rest import TwilioRest
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1600  # Twilio's limit for a concatenated message
 MAX_MEDIA = 10  # Twilio's limit of MediaUrl per message
 MAX_TWIML = 4000  # Twilio's limit for the Twiml parameter
-MESSAGE_FIELDS = ("to", "body", "from", "media_urls")
+TIMING_FIELDS = ("send_at", "timezone", "not_before", "not_after")
+MESSAGE_FIELDS = ("to", "body", "from", "media_urls", *TIMING_FIELDS)
 CALL_FIELDS = ("to", "from", "url", "twiml", "say")
+STATUS_CALLBACK = "/status/messages"
+CALL_STATUS_CALLBACK = "/status/calls"
 
 
-def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
-    """POST /messages: send one SMS/MMS now; 201 with Twilio's SID.
+def new_id() -> str:
+    """A random record id (os.urandom: the uuid module costs cold-start time)."""
+    return os.urandom(16).hex()
+
+
+class Content(NamedTuple):
+    """A validated message body and media."""
+
+    body: str
+    media_urls: list[str]
+
+
+def content(payload: dict[str, Any]) -> Content:
+    """The body and media of a message payload.
 
     Raises:
-        ValidationError: bad input, naming the field.
-        TwilioError: Twilio refused or failed.
+        ValidationError: empty without media, too long, or bad media URLs.
     """
-    validation.only_keys(payload, MESSAGE_FIELDS)
-    to = validation.phone_number(payload, "to", required=True)
     body = validation.string(payload, "body") or ""
     media_urls = validation.url_list(payload, "media_urls", most=MAX_MEDIA)
     if len(body) > MAX_BODY:
         raise ValidationError(f"body must be at most {MAX_BODY} characters", "body")
     if not body.strip() and not media_urls:
         raise ValidationError("body must not be empty unless media_urls are given", "body")
-    sender = validation.sender(payload) or _default_sender(ctx, for_calls=False)
-    message_id = os.urandom(16).hex()
-    result = _twilio(ctx).send_message(
-        to=str(to), body=body or None, sender=sender, media_urls=media_urls
+    return Content(body, media_urls)
+
+
+def send_time(payload: dict[str, Any]) -> float | None:
+    """When a message may go out: None for now, else an epoch instant (quiet hours applied).
+
+    Raises:
+        ValidationError: bad send_at, timezone or window, or a time out of bounds.
+    """
+    tz = timing.zone(validation.string(payload, "timezone"))
+    window = timing.window(payload, tz)
+    now = clock.utcnow()
+    requested = None
+    if payload.get("send_at") is not None:
+        requested = timing.parse_send_at(payload["send_at"], tz)
+        timing.check_lead(requested, now)
+    if window is not None:
+        moved = timing.next_opening(requested or now, window)
+        if requested is not None or moved != now:
+            return moved.timestamp()
+    return requested.timestamp() if requested is not None else None
+
+
+def default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
+    """twilio/default_from, which must be a number to place calls.
+
+    Raises:
+        ValidationError: naming from, when there is no usable default.
+    """
+    default = ctx.parameters.optional("twilio/default_from")
+    if default and for_calls and not validation.E164.fullmatch(default):
+        raise ValidationError(
+            "from is required: the default sender is a Messaging Service, which cannot call",
+            "from",
+        )
+    if not default:
+        raise ValidationError("from is required: parameter twilio/default_from is not set", "from")
+    return default
+
+
+def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """POST /messages: send now (201 with Twilio's SID) or schedule (202).
+
+    Raises:
+        ValidationError: bad input, naming the field.
+        ConflictError: the recipient opted out.
+        TwilioError: Twilio refused or failed an immediate send.
+    """
+    validation.only_keys(payload, MESSAGE_FIELDS)
+    to = str(validation.phone_number(payload, "to", required=True))
+    body, media_urls = content(payload)
+    send_at = send_time(payload)
+    sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    table = ctx.table
+    if optouts.is_opted_out(table, to):
+        raise ConflictError("the recipient has opted out", reason="opted_out")
+    message_id = new_id()
+    status = "scheduled" if send_at is not None else "sending"
+    record = messages.new_record(
+        message_id,
+        to=to,
+        sender=sender,
+        body=body,
+        media_urls=media_urls,
+        status=status,
+        send_at=send_at,
+        status_callback=ctx.callback_url(STATUS_CALLBACK),
+        retention_days=ctx.settings.retention_days,
     )
-    logger.info(
-        "message sent", extra={"id": message_id, "message_sid": result["sid"], "to": result["to"]}
+    if send_at is not None:
+        table.put(record, condition="attribute_not_exists(pk)")
+        logger.info("message scheduled", extra={"id": message_id})
+        return 202, {"id": message_id, "status": "scheduled", "send_at": clock.iso(send_at)}
+    now = record["created_at"]
+    record.update(
+        {
+            "history": [{"status": "queued", "at": now}, {"status": "sending", "at": now}],
+            "attempts": 1,
+            "attempt_started_at": now,
+            "first_attempt_at": now,
+            "origin": "api",
+        }
     )
-    return 201, {"id": message_id, **result}
+    table.put(record, condition="attribute_not_exists(pk)")
+    return 201, _send_now(table, record, ctx)
+
+
+def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str, Any]:
+    message_id = record["id"]
+    try:
+        result = deps.twilio(ctx.settings).send_message(
+            to=record["to"],
+            body=record["body"] or None,
+            sender=record["sender"],
+            media_urls=record["media_urls"] or None,
+            status_callback=record.get("status_callback"),
+        )
+    except TwilioRequestError as exc:
+        status = "opted_out" if exc.code == 21610 else "failed"
+        if status == "opted_out":
+            optouts.record_opt_out(table, record["to"], source="twilio_21610")
+        messages.try_move(
+            table,
+            message_id,
+            status,
+            sources=("sending",),
+            set_fields={"error_code": exc.code, "error_message": exc.message},
+        )
+        raise
+    except TwilioError as exc:
+        # The caller gets 502/504 and may retry; Twilio may still have taken this one, so the
+        # record is left for reconcile to settle from Twilio's Messages list, never resent.
+        table.update(
+            record["pk"],
+            "SET ambiguous = :t, no_resend = :t, error_message = :m",
+            values={":t": True, ":m": exc.message},
+        )
+        raise
+    messages.try_move(
+        table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
+    )
+    logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
+    return {
+        "id": message_id,
+        "sid": result["sid"],
+        "status": "sent",
+        "to": result["to"],
+        "from": result["from"],
+    }
+
+
+def queue_message(
+    table: Table,
+    message_id: str,
+    *,
+    to: str,
+    sender: str,
+    body: str,
+    media_urls: list[str],
+    status_callback: str | None,
+    retention_days: float,
+) -> bool:
+    """Record a message as queued and hand it to the worker, once per id; True when new.
+
+    Raises:
+        StorageError: the record could not be written.
+    """
+    record = messages.new_record(
+        message_id,
+        to=to,
+        sender=sender,
+        body=body,
+        media_urls=media_urls,
+        status="queued",
+        send_at=None,
+        status_callback=status_callback,
+        retention_days=retention_days,
+    )
+    try:
+        table.put(record, condition="attribute_not_exists(pk)")
+    except ConditionFailedError as exc:
+        if (exc.current or {}).get("status") != "queued":
+            return False
+    try:
+        jobs.defer("send", {"id": message_id})
+    except jobs.JobQueueError:
+        # Stays queued: the dispatcher's stale sweep enqueues it within minutes.
+        logger.error("could not enqueue a message", extra={"id": message_id})
+    return True
+
+
+def get_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """GET /messages/{id}.
+
+    Raises:
+        NotFoundError: no such message.
+    """
+    record = ctx.table.get(messages.key(ctx.path["id"]))
+    if record is None or record.get("kind") != "message":
+        raise NotFoundError("no message with this id")
+    return 200, messages.view(record)
+
+
+def cancel_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """DELETE /messages/{id}: cancel a scheduled or queued message (again: still 200).
+
+    Raises:
+        NotFoundError: no such message.
+        ConflictError: it is already sending or beyond.
+    """
+    message_id = ctx.path["id"]
+    try:
+        record = messages.move(ctx.table, message_id, "canceled", sources=("scheduled", "queued"))
+    except ConditionFailedError as exc:
+        record = exc.current or ctx.table.get(messages.key(message_id))
+        if record is None or record.get("kind") != "message":
+            raise NotFoundError("no message with this id") from None
+        if record["status"] != "canceled":
+            raise ConflictError(
+                f"a message that is {record['status']} cannot be canceled",
+                reason="not_cancelable",
+                status=record["status"],
+            ) from None
+    return 200, messages.view(record)
 
 
 def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
@@ -56,8 +264,10 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
         ValidationError: bad input, naming the field.
         TwilioError: Twilio refused or failed.
     """
+    from chalicelib import calls
+
     validation.only_keys(payload, CALL_FIELDS)
-    to = validation.phone_number(payload, "to", required=True)
+    to = str(validation.phone_number(payload, "to", required=True))
     given = [field for field in ("url", "twiml", "say") if payload.get(field) is not None]
     if len(given) > 1:
         raise ValidationError("give only one of url, twiml and say", given[1])
@@ -82,25 +292,5 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
                 "url",
             )
         url = ctx.base_url + "/voice"
-    sender = validation.phone_number(payload, "from") or _default_sender(ctx, for_calls=True)
-    result = _twilio(ctx).place_call(to=str(to), sender=sender, url=url, twiml=document)
-    logger.info("call placed", extra={"call_sid": result["sid"], "to": result["to"]})
-    return 201, result
-
-
-def _default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
-    default = ctx.parameters.optional("twilio/default_from")
-    if default and for_calls and not validation.E164.fullmatch(default):
-        raise ValidationError(
-            "from is required: the default sender is a Messaging Service, which cannot call",
-            "from",
-        )
-    if not default:
-        raise ValidationError("from is required: parameter twilio/default_from is not set", "from")
-    return default
-
-
-def _twilio(ctx: ApiContext) -> TwilioRest:
-    return get_twilio(
-        Credentials.from_parameters(ctx.parameters), base_url=ctx.settings.twilio_api_base_url
-    )
+    sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
+    return 201, calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -19,8 +19,23 @@ SECRETS_TTL = "SWITCHBOARD_SECRETS_TTL"
 # Optional, seconds. How long the last good parameters keep serving when a refresh fails.
 SECRETS_MAX_STALE = "SWITCHBOARD_SECRETS_MAX_STALE"
 
+# Messaging (optional until a route or handler needs them; then missing is an error naming them).
+# DynamoDB table holding messages, calls, inbound messages, opt-outs and idempotency keys.
+TABLE = "SWITCHBOARD_TABLE"
+# Name (not URL) of the standard SQS send queue; its dead-letter queue is "<name>-dlq".
+QUEUE = "SWITCHBOARD_QUEUE"
+# Days before messages, calls and inbound records expire by DynamoDB TTL (opt-outs never do).
+RETENTION_DAYS = "SWITCHBOARD_RETENTION_DAYS"
+# Messages per second across all queue workers; fractional rates allowed (0.5 = one per 2 s).
+SEND_RATE = "SWITCHBOARD_SEND_RATE"
+# Twilio attempts per message before it is failed.
+SEND_MAX_ATTEMPTS = "SWITCHBOARD_SEND_MAX_ATTEMPTS"
+
 DEFAULT_SECRETS_TTL = 300.0
 DEFAULT_SECRETS_MAX_STALE = 3600.0
+DEFAULT_RETENTION_DAYS = 90.0
+DEFAULT_SEND_RATE = 1.0  # a US long code's rate
+DEFAULT_SEND_MAX_ATTEMPTS = 5
 
 
 class SettingError(Exception):
@@ -40,6 +55,31 @@ class Settings(NamedTuple):
     twilio_api_base_url: str | None
     secrets_ttl: float
     secrets_max_stale: float
+    table: str | None = None
+    queue: str | None = None
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    send_rate: float = DEFAULT_SEND_RATE
+    send_max_attempts: int = DEFAULT_SEND_MAX_ATTEMPTS
+
+    def require_table(self) -> str:
+        """The table name.
+
+        Raises:
+            SettingError: SWITCHBOARD_TABLE is not set.
+        """
+        if not self.table:
+            raise SettingError(TABLE, "must be set to the DynamoDB table name")
+        return self.table
+
+    def require_queue(self) -> str:
+        """The send queue's name.
+
+        Raises:
+            SettingError: SWITCHBOARD_QUEUE is not set.
+        """
+        if not self.queue:
+            raise SettingError(QUEUE, "must be set to the SQS send queue's name")
+        return self.queue
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,6 +98,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         twilio_api_base_url=_base_url(env, TWILIO_API_BASE_URL),
         secrets_ttl=_seconds(env, SECRETS_TTL, DEFAULT_SECRETS_TTL),
         secrets_max_stale=_seconds(env, SECRETS_MAX_STALE, DEFAULT_SECRETS_MAX_STALE),
+        table=env.get(TABLE, "").strip() or None,
+        queue=env.get(QUEUE, "").strip() or None,
+        retention_days=_seconds(env, RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
+        send_rate=_positive(env, SEND_RATE, DEFAULT_SEND_RATE),
+        send_max_attempts=int(_positive(env, SEND_MAX_ATTEMPTS, DEFAULT_SEND_MAX_ATTEMPTS)),
     )
 
 
@@ -78,7 +123,14 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SettingError(name, "must be a number of seconds") from None
-    if value < 0:
-        raise SettingError(name, "must not be negative")
+        raise SettingError(name, "must be a number") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise SettingError(name, "must be a finite, non-negative number")
+    return value
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _seconds(env, name, default)
+    if value <= 0:
+        raise SettingError(name, "must be greater than zero")
     return value

@@ -120,9 +120,43 @@ class TwilioRest:
             options["url"] = url
         if status_callback:
             options["status_callback"] = status_callback
+            options["status_callback_event"] = ["initiated", "ringing", "answered", "completed"]
         call = self._call(self._client.calls.create, **options)
         # CallInstance keeps "from" only as _from (twilio 9.13), unlike MessageInstance.from_.
         return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
+
+    def find_message(
+        self, *, to: str, sender: str, body: str | None, since: float
+    ) -> dict[str, Any] | None:
+        """Find a message this account created to `to` from sender with body since an instant.
+
+        Used before sending again after an ambiguous failure (timeout, 5xx): Twilio may have
+        accepted the first attempt. Reads the newest 100 and stops at those older than since.
+
+        Raises:
+            TwilioError: one of its subclasses, when the list itself fails.
+        """
+        options: dict[str, Any] = {"to": to, "limit": 100, "page_size": 50}
+        if not sender.startswith("MG"):
+            options["from_"] = sender
+        skew = 120  # clocks differ; the body and sender still have to match
+        for message in self._call(self._client.messages.list, **options):
+            created = message.date_created.timestamp() if message.date_created else None
+            if created is not None and created < since - skew:
+                return None
+            same_sender = (
+                message.messaging_service_sid == sender
+                if sender.startswith("MG")
+                else message.from_ == sender
+            )
+            if same_sender and (message.body or "") == (body or ""):
+                return {
+                    "sid": message.sid,
+                    "status": message.status,
+                    "error_code": message.error_code,
+                    "error_message": message.error_message,
+                }
+        return None
 
     @staticmethod
     def _call(method: Any, **options: Any) -> Any:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chalicelib import logs, parameters, responses, settings
+from chalicelib.storage import StorageError
 from chalicelib.webhook_security import SignatureError, VerifiedRequest, verify
 
 if TYPE_CHECKING:
@@ -57,6 +58,13 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         result = answer(verified, values)
     except parameters.MissingParameterError as exc:
         logger.error("webhook failed: required parameter missing", extra={"parameter": exc.name})
+        return responses.plain(500, UNAVAILABLE)
+    except settings.SettingError as exc:
+        logger.error("webhook failed: setting unusable", extra={"setting": exc.name})
+        return responses.plain(500, UNAVAILABLE)
+    except StorageError:
+        # Failing visibly (Twilio's debugger shows 11200) beats answering as if stored.
+        logger.error("webhook failed: storage unavailable")
         return responses.plain(500, UNAVAILABLE)
     return result if not isinstance(result, str) else responses.twiml(result)
 

@@ -16,10 +16,11 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from chalicelib import parameters, twilio_rest
-from devkit import demo
+from chalicelib import clock, parameters, queue, storage, twilio_rest
+from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
+from devkit.worker import QueueDriver
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
 
@@ -53,13 +54,18 @@ def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: Fak
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("SWITCHBOARD_SSM_PATH", demo.SSM_PATH)
     monkeypatch.setenv("TWILIO_API_BASE_URL", fake_twilio.url)
+    names = resources.names("dev")
+    monkeypatch.setenv("SWITCHBOARD_TABLE", names["MessagesTable"])
+    monkeypatch.setenv("SWITCHBOARD_QUEUE", names["SendQueue"])
 
 
 @pytest.fixture
 def ssm(environment: None, moto_url: str) -> Any:
+    """A fresh moto server: demo parameters, and the table and queues of infra/resources.json."""
     requests.post(f"{moto_url}/moto-api/reset", timeout=5).raise_for_status()
     client = boto3.client("ssm")
     demo.put_parameters(client, demo.SSM_PATH, demo.parameters())
+    resources.create("dev", dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"))
     return client
 
 
@@ -73,11 +79,50 @@ def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
 def app(ssm: Any, twilio: FakeTwilio) -> Iterator[Any]:
     import app as application
 
-    parameters.reset()
-    twilio_rest._client_cache.clear()
+    _reset_clients()
     yield application.app
+    _reset_clients()
+    clock.set_clock(None)
+
+
+def _reset_clients() -> None:
     parameters.reset()
+    storage.reset()
+    queue.reset()
     twilio_rest._client_cache.clear()
+
+
+@pytest.fixture
+def jobs(app: Any) -> QueueDriver:
+    """Drives the real send queue through the worker handler, as Lambda's event source would."""
+    import app as application
+
+    return QueueDriver(
+        boto3.client("sqs"), resources.names("dev")["SendQueue"], application.send_worker
+    )
+
+
+class Clock:
+    """The app's clock, moved by tests instead of sleeping."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def frozen(app: Any) -> Clock:
+    """Freeze the app's clock at the real now; tests advance it."""
+    import time
+
+    fake = Clock(time.time())
+    clock.set_clock(fake)
+    return fake
 
 
 class Caller:
@@ -103,14 +148,24 @@ class Caller:
         event = twilio_event(base + path, params, auth_token=token, routes=self.routes, **options)
         return self.invoke(event)
 
-    def api(self, path: str, payload: Any, *, base: str = EXECUTE_API) -> dict[str, Any]:
-        body = payload if isinstance(payload, str) else json.dumps(payload)
+    def api(
+        self,
+        path: str,
+        payload: Any = None,
+        *,
+        base: str = EXECUTE_API,
+        method: str = "POST",
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body = None
+        if payload is not None:
+            body = payload if isinstance(payload, str) else json.dumps(payload)
         event = rest_event(
-            "POST",
+            method,
             base + path,
             routes=self.routes,
             body=body,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
             base_path=_base_path(base),
         )
         response = self.invoke(event)

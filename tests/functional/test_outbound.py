@@ -18,7 +18,7 @@ def test_send_message(caller, twilio):
     assert response["statusCode"] == 201
     data = response["json"]
     assert set(data) == {"id", "sid", "status", "to", "from"}
-    assert data["sid"].startswith("SM") and data["status"] == "queued"
+    assert data["sid"].startswith("SM") and data["status"] == "sent"
     assert (data["to"], data["from"]) == (TO, demo.NUMBER)
     (sent,) = twilio.messages
     assert (sent["sid"], sent["body"], sent["from"]) == (

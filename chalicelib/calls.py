@@ -1,0 +1,134 @@
+"""Calls placed through POST /calls: their records and the status callbacks that move them."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import clock, deps, messages
+from chalicelib.errors import NotFoundError
+from chalicelib.storage import ConditionFailedError, Table
+
+if TYPE_CHECKING:
+    from chalicelib.api import ApiContext
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
+ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
+EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+
+def key(call_id: str) -> str:
+    """The table key of a call record."""
+    return f"call#{call_id}"
+
+
+def place(
+    ctx: ApiContext, *, to: str, sender: str, url: str | None, twiml: str | None
+) -> dict[str, Any]:
+    """Record the call, place it through Twilio, and store its SID.
+
+    Raises:
+        TwilioError: Twilio refused or failed (the record says so).
+    """
+    from chalicelib.outbound import CALL_STATUS_CALLBACK, new_id
+    from chalicelib.twilio_rest import TwilioError
+
+    table = ctx.table
+    call_id = new_id()
+    now = clock.now()
+    table.put(
+        {
+            "pk": key(call_id),
+            "id": call_id,
+            "kind": "call",
+            "to": to,
+            "sender": sender,
+            "status": "queued",
+            "created_at": now,
+            "updated_at": now,
+            "history": [{"status": "queued", "at": now}],
+            "expires_at": messages.expires_at(now, ctx.settings.retention_days),
+        },
+        condition="attribute_not_exists(pk)",
+    )
+    try:
+        result = deps.twilio(ctx.settings).place_call(
+            to=to,
+            sender=sender,
+            url=url,
+            twiml=twiml,
+            status_callback=ctx.callback_url(CALL_STATUS_CALLBACK),
+        )
+    except TwilioError as exc:
+        _move(
+            table,
+            call_id,
+            "failed",
+            now=clock.now(),
+            fields={"error_code": exc.code, "error_message": exc.message},
+        )
+        raise
+    table.update(key(call_id), "SET sid = :sid", values={":sid": result["sid"]})
+    logger.info("call placed", extra={"id": call_id, "call_sid": result["sid"]})
+    return {"id": call_id, **result}
+
+
+def _move(
+    table: Table, call_id: str, status: str, *, now: float, fields: dict[str, Any] | None = None
+) -> bool:
+    allowed = [s for s, rank in ORDER.items() if rank < ORDER.get(status, 99)]
+    values: dict[str, Any] = {
+        ":status": status,
+        ":now": now,
+        ":empty": [],
+        ":entry": [{"status": status, "at": now}],
+    }
+    sets = [
+        "#status = :status",
+        "updated_at = :now",
+        "history = list_append(if_not_exists(history, :empty), :entry)",
+    ]
+    names = {"#status": "status"}
+    for i, (name, value) in enumerate((fields or {}).items()):
+        names[f"#f{i}"] = name
+        values[f":f{i}"] = value
+        sets.append(f"#f{i} = :f{i}")
+    placeholders = []
+    for i, source in enumerate(allowed):
+        values[f":s{i}"] = source
+        placeholders.append(f":s{i}")
+    try:
+        table.update(
+            key(call_id),
+            "SET " + ", ".join(sets),
+            condition=f"#status IN ({', '.join(placeholders)})",
+            names=names,
+            values=values,
+        )
+    except ConditionFailedError:
+        return False
+    return True
+
+
+def apply_status_callback(
+    table: Table, record: dict[str, Any], status: str, error_code: str | None
+) -> bool:
+    """Move a call record forwards to Twilio's CallStatus; True when it moved."""
+    if status not in ORDER and status not in TERMINAL:
+        return False
+    fields = {"error_code": int(error_code)} if error_code and error_code.isdigit() else None
+    return _move(table, record["id"], status, now=clock.now(), fields=fields)
+
+
+def get_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """GET /calls/{id}.
+
+    Raises:
+        NotFoundError: no such call.
+    """
+    record = ctx.table.get(key(ctx.path["id"]))
+    if record is None or record.get("kind") != "call":
+        raise NotFoundError("no call with this id")
+    return 200, messages.view(record)

@@ -1,0 +1,21 @@
+"""Domain errors the API maps to 404 and 409 (validation errors live in validation.py)."""
+
+from __future__ import annotations
+
+
+class NotFoundError(Exception):
+    """The thing named in the path does not exist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConflictError(Exception):
+    """The request cannot apply to the thing in its current state (reason says why)."""
+
+    def __init__(self, message: str, *, reason: str | None = None, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.details = details

@@ -1,0 +1,112 @@
+"""The SQS send queue: enqueue job bodies (with delays) and push back records for a retry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+MAX_DELAY = 900  # SQS's longest DelaySeconds
+MAX_VISIBILITY = 43_200  # SQS's longest visibility timeout
+
+
+class QueueError(Exception):
+    """SQS could not be reached or refused the request."""
+
+
+_client: Any = None
+_urls: dict[str, str] = {}
+
+
+def get_client() -> Any:
+    """This container's SQS client, created on first use."""
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        _client = boto3.client(
+            "sqs",
+            config=Config(
+                connect_timeout=1.0,
+                read_timeout=3.0,
+                retries={"total_max_attempts": 3, "mode": "standard"},
+            ),
+        )
+    return _client
+
+
+def reset() -> None:
+    """Forget the client and queue URLs (tests)."""
+    global _client
+    _client = None
+    _urls.clear()
+
+
+def _call(operation: str, **request: Any) -> Any:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return getattr(get_client(), operation)(**request)
+    except ClientError as exc:
+        raise QueueError(f"{operation} failed: {exc.response['Error']['Code']}") from exc
+    except BotoCoreError as exc:
+        raise QueueError(f"{operation} failed: {type(exc).__name__}") from exc
+
+
+def queue_url(name: str) -> str:
+    """The queue's URL, looked up once per container."""
+    url = _urls.get(name)
+    if url is None:
+        url = _urls[name] = _call("get_queue_url", QueueName=name)["QueueUrl"]
+    return url
+
+
+def send(name: str, body: dict[str, Any], *, delay: float = 0) -> None:
+    """Enqueue one job body.
+
+    Raises:
+        QueueError: SQS refused or could not be reached.
+    """
+    send_many(name, [(body, delay)])
+
+
+def send_many(name: str, entries: list[tuple[dict[str, Any], float]]) -> None:
+    """Enqueue job bodies with their delays (whole seconds, rounded up), ten per request.
+
+    Entries that SQS reports as failed are retried.
+
+    Raises:
+        QueueError: some entries could not be enqueued after retries.
+    """
+    url = queue_url(name)
+    for start in range(0, len(entries), 10):
+        pending = {
+            str(i): {
+                "Id": str(i),
+                "MessageBody": json.dumps(body, separators=(",", ":")),
+                "DelaySeconds": max(0, min(MAX_DELAY, math.ceil(delay))),
+            }
+            for i, (body, delay) in enumerate(entries[start : start + 10], start)
+        }
+        for _ in range(3):
+            answer = _call("send_message_batch", QueueUrl=url, Entries=list(pending.values()))
+            for done in answer.get("Successful", []):
+                pending.pop(done["Id"], None)
+            if not pending:
+                break
+        if pending:
+            raise QueueError(f"{len(pending)} entries could not be enqueued")
+
+
+def retry_later(name: str, receipt_handle: str, seconds: float) -> None:
+    """Make a received record visible again after seconds (the backoff before its redelivery)."""
+    _call(
+        "change_message_visibility",
+        QueueUrl=queue_url(name),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(MAX_VISIBILITY, int(seconds))),
+    )

@@ -1,0 +1,293 @@
+"""DynamoDB storage: one table, items keyed by kind ("msg#…", "optout#…"), conditional writes.
+
+Every state change is a conditional update, so concurrent workers, overlapping schedules and
+replayed queue records can race without sending twice or moving a record backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# Sparse indexes declared in infra/resources.json.
+BY_SID = "by-sid"
+BY_STATE = "by-state"
+BY_BROADCAST = "by-broadcast"
+BY_INBOUND = "by-inbound"
+
+_CONNECT_TIMEOUT = 1.0
+_READ_TIMEOUT = 3.0
+
+
+class StorageError(Exception):
+    """DynamoDB could not be reached or refused the request."""
+
+
+class ConditionFailedError(Exception):
+    """A conditional write found the item in another state; current holds it (or None)."""
+
+    def __init__(self, current: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.current = current
+
+
+_client: Any = None
+
+
+def get_client() -> Any:
+    """This container's DynamoDB client, created on first use."""
+    global _client
+    if _client is None:
+        import boto3
+        from botocore.config import Config
+
+        _client = boto3.client(
+            "dynamodb",
+            config=Config(
+                connect_timeout=_CONNECT_TIMEOUT,
+                read_timeout=_READ_TIMEOUT,
+                retries={"total_max_attempts": 3, "mode": "standard"},
+            ),
+        )
+    return _client
+
+
+def reset() -> None:
+    """Forget the client, so the next call uses the current environment (tests)."""
+    global _client
+    _client = None
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+class Table:
+    """Typed access to the table: plain dicts in, plain dicts out."""
+
+    def __init__(self, name: str, client: Any = None) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.name = name
+        self._client = client or get_client()
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+
+    def _ser(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._serializer.serialize(_to_dynamo(v)) for k, v in item.items()}
+
+    def _de(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
+        if item is None:
+            return None
+        return {k: _from_dynamo(self._deserializer.deserialize(v)) for k, v in item.items()}
+
+    def _values(self, values: dict[str, Any] | None) -> dict[str, Any] | None:
+        return self._ser(values) if values else None
+
+    def _call(self, operation: str, **request: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self._client, operation)(TableName=self.name, **request)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailedError(self._de(exc.response.get("Item"))) from exc
+            raise StorageError(f"{operation} failed: {exc.response['Error']['Code']}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"{operation} failed: {type(exc).__name__}") from exc
+
+    def get(self, pk: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        """The item with this key, or None."""
+        answer = self._call("get_item", Key=self._ser({"pk": pk}), ConsistentRead=consistent)
+        return self._de(answer.get("Item"))
+
+    def put(
+        self,
+        item: dict[str, Any],
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        """Write a whole item, optionally only when condition holds.
+
+        Raises:
+            ConditionFailedError: the condition did not hold (current item attached).
+        """
+        request: dict[str, Any] = {"Item": self._ser(item)}
+        if condition:
+            request["ConditionExpression"] = condition
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = self._values(values)
+        self._call("put_item", **request)
+
+    def update(
+        self,
+        pk: str,
+        expression: str,
+        *,
+        condition: str | None = None,
+        names: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Apply an update expression; returns the item as it is afterwards.
+
+        Raises:
+            ConditionFailedError: the condition did not hold (current item attached).
+        """
+        request: dict[str, Any] = {
+            "Key": self._ser({"pk": pk}),
+            "UpdateExpression": expression,
+            "ReturnValues": "ALL_NEW",
+        }
+        if condition:
+            request["ConditionExpression"] = condition
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = self._values(values)
+        return self._de(self._call("update_item", **request)["Attributes"]) or {}
+
+    def delete(self, pk: str) -> None:
+        """Remove an item (no error when absent)."""
+        self._call("delete_item", Key=self._ser({"pk": pk}))
+
+    def put_many(self, items: Iterable[dict[str, Any]]) -> None:
+        """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""
+        import time
+
+        batch: list[dict[str, Any]] = []
+        for item in items:
+            batch.append({"PutRequest": {"Item": self._ser(item)}})
+            if len(batch) == 25:
+                self._write_batch(batch, time.sleep)
+                batch = []
+        if batch:
+            self._write_batch(batch, time.sleep)
+
+    def _write_batch(self, batch: list[dict[str, Any]], sleep: Any) -> None:
+        pending = batch
+        for attempt in range(8):
+            answer = self._client_batch_write(pending)
+            pending = answer.get("UnprocessedItems", {}).get(self.name, [])
+            if not pending:
+                return
+            sleep(min(0.05 * 2**attempt, 1.0))
+        raise StorageError("batch write left items unprocessed")
+
+    def _client_batch_write(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self._client.batch_write_item(RequestItems={self.name: requests})
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"batch write failed: {type(exc).__name__}") from exc
+
+    def get_many(self, pks: list[str]) -> dict[str, dict[str, Any]]:
+        """Items by key (100 per request); missing keys are absent from the answer."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(pks), 100):
+            keys = [self._ser({"pk": pk}) for pk in dict.fromkeys(pks[start : start + 100])]
+            request = {self.name: {"Keys": keys, "ConsistentRead": True}}
+            for _ in range(8):
+                try:
+                    answer = self._client.batch_get_item(RequestItems=request)
+                except (BotoCoreError, ClientError) as exc:
+                    raise StorageError(f"batch get failed: {type(exc).__name__}") from exc
+                for raw in answer.get("Responses", {}).get(self.name, []):
+                    item = self._de(raw) or {}
+                    found[item["pk"]] = item
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+        return found
+
+    def query(
+        self,
+        index: str,
+        key: str,
+        value: Any,
+        *,
+        upper: Any = None,
+        lower: Any = None,
+        sort_key: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+        start: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of an index query; returns (items, next start key or None)."""
+        condition = "#k = :k"
+        names = {"#k": key}
+        values: dict[str, Any] = {":k": value}
+        if sort_key and (upper is not None or lower is not None):
+            names["#s"] = sort_key
+            if upper is not None and lower is not None:
+                condition += " AND #s BETWEEN :lo AND :hi"
+                values.update({":lo": lower, ":hi": upper})
+            elif upper is not None:
+                condition += " AND #s <= :hi"
+                values[":hi"] = upper
+            else:
+                condition += " AND #s >= :lo"
+                values[":lo"] = lower
+        request: dict[str, Any] = {
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": self._ser(values),
+            "ScanIndexForward": not descending,
+        }
+        if limit:
+            request["Limit"] = limit
+        if start:
+            request["ExclusiveStartKey"] = self._ser(start)
+        answer = self._call("query", **request)
+        items = [self._de(raw) or {} for raw in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return items, (self._de(last) if last else None)
+
+    def query_all(self, index: str, key: str, value: Any, **options: Any) -> Iterator[dict]:
+        """Every item of an index query, page by page."""
+        start = None
+        while True:
+            items, start = self.query(index, key, value, start=start, **options)
+            yield from items
+            if not start:
+                return
+
+
+_tables: dict[str, Table] = {}
+
+
+def get_table(name: str) -> Table:
+    """This container's Table for name."""
+    table = _tables.get(name)
+    if table is None or table._client is not get_client():
+        table = _tables[name] = Table(name)
+    return table
