@@ -22,7 +22,7 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "taskName",
 }
 # Identifiers whose digit runs are not phone numbers.
-_UNMASKED = frozenset({"request_id"})
+_UNMASKED = frozenset({"request_id", "id", "job_id"})
 # E.164 and bare national numbers, raw or URL-encoded (+ as %2B), not digits inside SIDs or
 # other words. The last four digits stay readable for support work.
 _PHONE = re.compile(r"(?<![\w%])(\+|%2B|%2b)?(\d{3,11})(\d{4})(?!\d)")

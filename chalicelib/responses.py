@@ -37,7 +37,7 @@ def json_response(status: int, data: Any, headers: dict[str, str] | None = None)
 
 
 def json_error(
-    status: int,
+    http_status: int,
     message: str,
     *,
     field: str | None = None,
@@ -51,4 +51,4 @@ def json_error(
     if twilio_code is not None:
         error["twilio_code"] = twilio_code
     error.update(extra)
-    return json_response(status, {"error": error})
+    return json_response(http_status, {"error": error})

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from devkit import demo
+from devkit.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = ROOT / ".local" / "stack.json"
@@ -84,8 +85,6 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 def run(port: int = 8000) -> int:
     """Start everything, print how to use it, and stop it all on Ctrl-C."""
-    from moto.server import ThreadedMotoServer
-
     from devkit.fake_twilio import FakeTwilio
 
     # moto's werkzeug server logs every request; the app's own JSON lines are what matter here.
@@ -93,9 +92,8 @@ def run(port: int = 8000) -> int:
     if not _port_free(HOST, port):
         print(f"Port {port} is in use; stop what runs there or use PORT=... make run")
         return 1
-    moto = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-    moto.start()
-    moto_url = "http://{}:{}".format(*moto.get_host_and_port())
+    moto = MotoServer(HOST)
+    moto_url = moto.start()
     twilio = FakeTwilio(
         accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
         api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},

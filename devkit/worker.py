@@ -122,10 +122,13 @@ def run(*, tick: float = 5.0, reconcile_every: float = 60.0, pollers: int = 2) -
     def poll() -> None:
         while not stop.is_set():
             try:
-                driver.poll_once(wait=2)
+                received, _ = driver.poll_once()
             except Exception as exc:  # keep polling: a local hiccup must not end the stack
                 print(f"worker: poll failed: {type(exc).__name__}", flush=True)
-                time.sleep(1)
+                received = 0
+            if not received:
+                # No long polling: the local moto server answers one request at a time.
+                stop.wait(0.5)
 
     threads = [threading.Thread(target=poll, daemon=True) for _ in range(pollers)]
     for thread in threads:

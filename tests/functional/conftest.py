@@ -14,12 +14,12 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from chalicelib import clock, parameters, queue, storage, twilio_rest
 from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
+from devkit.moto_server import MotoServer
 from devkit.worker import QueueDriver
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
@@ -27,11 +27,8 @@ EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
 
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with MotoServer() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +54,9 @@ def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: Fak
     names = resources.names("dev")
     monkeypatch.setenv("SWITCHBOARD_TABLE", names["MessagesTable"])
     monkeypatch.setenv("SWITCHBOARD_QUEUE", names["SendQueue"])
+    # SQS delays are real seconds; a high rate keeps pacing delays at zero in tests (pacing
+    # itself is tested on its own and measured by the benchmark).
+    monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "1000")
 
 
 @pytest.fixture
