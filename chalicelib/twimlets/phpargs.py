@@ -56,20 +56,29 @@ def _assign(result: dict[str, PhpValue], name: str, value: str) -> None:
     key: str | None = base
     for index in indexes:
         current = container.get(key) if key is not None else None
-        if not isinstance(current, dict):
-            current = {}
-            key = _next_index(container) if key is None else key
-            container[key] = current
+        if not isinstance(current, _Array):
+            current = _Array()
+            _store(container, key, current)
         container, key = current, index
-    container[_next_index(container) if key is None else key] = value
+    _store(container, key, value)
 
 
-def _next_index(array: dict[str, PhpValue]) -> str:
-    largest = -1
-    for key in array:
-        if _is_int_key(key):
-            largest = max(largest, int(key))
-    return str(largest + 1)
+class _Array(dict):
+    """A PHP array: a dict that knows its next integer index, so Key[] appends in O(1)."""
+
+    __slots__ = ("next_index",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.next_index = 0
+
+
+def _store(container: dict[str, PhpValue], key: str | None, value: PhpValue) -> None:
+    if key is None:
+        key = str(container.next_index) if isinstance(container, _Array) else "0"
+    container[key] = value
+    if isinstance(container, _Array) and _is_int_key(key):
+        container.next_index = max(container.next_index, int(key) + 1)
 
 
 def _is_int_key(key: str) -> bool:
