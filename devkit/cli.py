@@ -39,23 +39,29 @@ def _region_of(url: str) -> str | None:
     return None
 
 
-def post_json(url: str, payload: dict[str, Any]) -> tuple[int, Any]:
-    """POST JSON, signed with SigV4 for execute-api when AWS credentials are available."""
+def post_json(
+    url: str,
+    payload: dict[str, Any] | None,
+    extra_headers: dict[str, str] | None = None,
+    *,
+    method: str = "POST",
+) -> tuple[int, Any]:
+    """Call the API with JSON, signed with SigV4 for execute-api when AWS credentials exist."""
     import boto3
     import requests
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    body = json.dumps(payload)
-    headers = {"Content-Type": "application/json"}
+    body = json.dumps(payload) if payload is not None else ""
+    headers = {"Content-Type": "application/json", **(extra_headers or {})}
     session = boto3.Session()
     credentials = session.get_credentials()
     if credentials is not None:
         region = _region_of(url) or session.region_name or "us-east-1"
-        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        request = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
         headers = dict(request.headers)
-    response = requests.post(url, data=body, headers=headers, timeout=35)
+    response = requests.request(method, url, data=body or None, headers=headers, timeout=35)
     try:
         return response.status_code, response.json()
     except ValueError:
@@ -73,7 +79,33 @@ def cmd_send(args: argparse.Namespace) -> int:
         payload["from"] = args.sender
     if args.media_url:
         payload["media_urls"] = args.media_url
-    return _print_result(*post_json(_api_base(args) + "/messages", payload))
+    if args.send_at:
+        payload["send_at"] = args.send_at
+    elif args.in_seconds:
+        import time
+
+        payload["send_at"] = time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + args.in_seconds)
+        )
+    if args.timezone:
+        payload["timezone"] = args.timezone
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    return _print_result(*post_json(_api_base(args) + "/messages", payload, headers))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    url = f"{_api_base(args)}/{args.kind}s/{args.id}"
+    return _print_result(*post_json(url, None, method="GET"))
+
+
+def cmd_broadcast(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    raw = Path(args.to[1:]).read_text() if args.to.startswith("@") else args.to
+    numbers = [n.strip() for n in raw.replace("\n", ",").split(",") if n.strip()]
+    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
+    payload = {"to": numbers, "body": args.body}
+    return _print_result(*post_json(_api_base(args) + "/broadcasts", payload, headers))
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -157,8 +189,26 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--body", default="")
     send.add_argument("--from", dest="sender")
     send.add_argument("--media-url", action="append")
+    when = send.add_mutually_exclusive_group()
+    when.add_argument("--send-at", help="ISO-8601 time, e.g. 2026-12-01T09:00:00Z")
+    when.add_argument("--in", dest="in_seconds", type=int, help="send this many seconds from now")
+    send.add_argument("--timezone", help="IANA zone for a --send-at without offset")
+    send.add_argument("--idempotency-key")
     send.add_argument("--api", help="API base URL (default: the local stack)")
     send.set_defaults(func=cmd_send)
+
+    show = commands.add_parser("status", help="show a message, call or broadcast by id")
+    show.add_argument("kind", choices=["message", "call", "broadcast"])
+    show.add_argument("id")
+    show.add_argument("--api", help="API base URL (default: the local stack)")
+    show.set_defaults(func=cmd_status)
+
+    broadcast = commands.add_parser("broadcast", help="send one body to many numbers")
+    broadcast.add_argument("--to", required=True, help="comma-separated E.164 numbers, or @file")
+    broadcast.add_argument("--body", required=True)
+    broadcast.add_argument("--idempotency-key")
+    broadcast.add_argument("--api", help="API base URL (default: the local stack)")
+    broadcast.set_defaults(func=cmd_broadcast)
 
     call = commands.add_parser("call", help="place a call through POST /calls")
     call.add_argument("--to", required=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import demo
+from devkit import demo, resources
 from devkit.moto_server import MotoServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,18 +41,24 @@ def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str
     return env
 
 
-def seed_parameters(moto_url: str) -> None:
-    """Put the demo parameters into the moto server's SSM."""
+def _client(service: str, moto_url: str) -> Any:
     import boto3
 
-    ssm = boto3.client(
-        "ssm",
+    return boto3.client(
+        service,
         endpoint_url=moto_url,
         region_name=demo.REGION,
         aws_access_key_id=demo.AWS_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=demo.AWS_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    demo.put_parameters(ssm, demo.SSM_PATH, demo.parameters())
+
+
+def seed(moto_url: str) -> dict[str, str]:
+    """Demo parameters in SSM, and the table and queues of infra/resources.json (stage dev)."""
+    demo.put_parameters(_client("ssm", moto_url), demo.SSM_PATH, demo.parameters())
+    return resources.create(
+        "dev", dynamodb=_client("dynamodb", moto_url), sqs=_client("sqs", moto_url)
+    )
 
 
 def wait_for_port(host: str, port: int, *, timeout: float, process: Any = None) -> None:
@@ -100,9 +106,17 @@ def run(port: int = 8000) -> int:
     )
     twilio_url = twilio.start()
     app_url = f"http://{HOST}:{port}"
-    app = None
+    app = worker = None
     try:
-        seed_parameters(moto_url)
+        names = seed(moto_url)
+        env = app_environment(moto_url, twilio_url, app_url)
+        env.update(
+            {
+                "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,
+                "SWITCHBOARD_TABLE": names["MessagesTable"],
+                "SWITCHBOARD_QUEUE": names["SendQueue"],
+            }
+        )
         app = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("chalice")),
@@ -117,8 +131,10 @@ def run(port: int = 8000) -> int:
                 str(port),
                 "--no-autoreload",
             ],
-            env=app_environment(moto_url, twilio_url, app_url),
+            env=env,
         )
+        # chalice local runs neither schedules nor queue handlers: this process does.
+        worker = subprocess.Popen([sys.executable, "-m", "devkit.worker"], env=env, cwd=ROOT)
         wait_for_port(HOST, port, timeout=60, process=app)
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(
@@ -140,12 +156,13 @@ def run(port: int = 8000) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if app is not None and app.poll() is None:
-            app.terminate()
-            try:
-                app.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                app.kill()
+        for process in (app, worker):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         twilio.stop()
         moto.stop()
         STATE_FILE.unlink(missing_ok=True)
@@ -163,7 +180,8 @@ def banner(app_url: str, moto_url: str, twilio_url: str) -> str:
     return f"""
 Switchboard is running locally (no AWS account, no Twilio account):
   app (chalice local, stage dev)   {app_url}
-  AWS (moto server: SSM)           {moto_url}
+  AWS (moto server: SSM, DynamoDB, SQS, SES, S3)  {moto_url}
+  schedules and queue worker       running (python -m devkit.worker)
   Twilio REST API (local fake)     {twilio_url}   (sent messages: {twilio_url}/_fake/messages)
 
 Try, in another terminal:
@@ -172,6 +190,8 @@ Try, in another terminal:
   {py} -m devkit webhook /voice --param From=+15105551212
   # send an SMS through the API (lands in the fake Twilio API)
   {py} -m devkit send --to +15105551212 --body "Hello from Switchboard"
+  # schedule one for two minutes from now; the local dispatcher and worker send it
+  {py} -m devkit send --to +15105551212 --body "Reminder" --in 120
 
 Ctrl-C stops everything.
 """

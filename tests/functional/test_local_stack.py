@@ -91,7 +91,49 @@ def test_printed_send_example_reaches_the_fake_twilio(stack):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"sid": "SM' in result.stdout
-    assert '"status": "queued"' in result.stdout
+    assert '"status": "sent"' in result.stdout
+
+
+def test_local_worker_sends_a_broadcast(stack):
+    import json
+    import urllib.request
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devkit",
+            "broadcast",
+            "--to",
+            "+15105550101,+15105550102",
+            "--body",
+            "Local broadcast",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    broadcast_id = json.loads(result.stdout)["id"]
+    state = json.loads((ROOT / ".local" / "stack.json").read_text())
+    deadline = time.monotonic() + 30
+    sent = []
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(state["twilio_url"] + "/_fake/messages") as answer:
+            sent = [m for m in json.load(answer) if m.get("body") == "Local broadcast"]
+        if len(sent) == 2:
+            break
+        time.sleep(0.5)
+    assert sorted(m["to"] for m in sent) == ["+15105550101", "+15105550102"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "devkit", "status", "broadcast", broadcast_id],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert '"count": 2' in shown.stdout
 
 
 def test_ctrl_c_stops_everything(stack):
