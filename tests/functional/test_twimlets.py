@@ -576,3 +576,133 @@ def test_holdmusic_gives_up_quickly_when_s3_hangs(caller, music, monkeypatch):
         listener.close()
     assert [(e.tag, e.text) for e in document] == [("Say", FAILED)]
     assert elapsed < 8
+
+
+# Notifications: queued by the webhook, sent by the queue worker.
+
+SENDER = "voicemail@example.com"
+
+
+@pytest.fixture
+def ses(ssm: Any) -> Any:
+    client = boto3.client("ses")
+    client.verify_email_identity(EmailAddress=SENDER)
+    demo.put_parameters(ssm, demo.SSM_PATH, {"voicemail/from_email": (SENDER, "String")})
+    return client
+
+
+def sent_emails(moto_url: str) -> list[dict[str, Any]]:
+    import requests
+
+    data = requests.get(f"{moto_url}/moto-api/data.json", timeout=5).json()
+    return data.get("ses", {}).get("Message", [])
+
+
+def test_menu_then_voicemail_then_transcription_email_and_sms(
+    app, ses, jobs, moto_url, twilio, log_lines
+):
+    voicemail_url = (
+        f"{TEL}/twimlets/voicemail?Email=ops%2Bvm%40example.org&NotifySms=%2B16175550100"
+        "&Message=Please%20leave%20a%20message"
+    )
+    menu = f"{TEL}/twimlets/menu?Message=Press%202%20for%20voicemail"
+    menu += f"&Options%5B2%5D={quote(voicemail_url, safe='')}"
+    call = phone(
+        app,
+        base_path="/tel",
+        caller="+16175550134",
+        digits=["2"],
+        transcription="Please call me back about the invoice",
+    ).call(menu)
+    callback = f"{TEL}/twimlets/voicemail?Email=ops%2Bvm%40example.org&NotifySms=%2B16175550100"
+    assert call.verbs() == [
+        ("Gather", ""),
+        ("Say", "Press 2 for voicemail"),
+        ("Pressed", "2"),
+        ("302", voicemail_url),
+        ("Say", "Please leave a message"),
+        ("Record", ""),
+        ("Say", "Thanks. Good bye."),
+        ("Hangup", ""),
+        ("Transcription", "HTTP 200"),
+    ]
+    record = next(step for step in call.steps if step.verb == "Record")
+    assert record.attrs == {"transcribe": "true", "transcribeCallback": callback}
+    assert call.requests[-1].url == callback
+    assert sent_emails(moto_url) == []  # nothing is sent inside the webhook
+
+    jobs.drain()
+
+    (email,) = sent_emails(moto_url)
+    recording = call.requests[-1].params["RecordingUrl"]
+    assert email["source"] == SENDER
+    assert email["destinations"]["ToAddresses"] == ["ops+vm@example.org"]
+    assert email["subject"] == "New Voicemail Message from (617) 555-0134"
+    assert email["body"] == (
+        "You have a new voicemail from (617) 555-0134\n\n"
+        "Text of the transcribed voicemail:\nPlease call me back about the invoice.\n\n"
+        f"Click this link to listen to the message:\n{recording}.mp3"
+    )
+    (sms,) = twilio.messages
+    assert sms["to"] == "+16175550100"
+    assert sms["body"] == (
+        f"New voicemail from (617) 555-0134: Please call me back about the invoice\n{recording}.mp3"
+    )
+    text = str(log_lines())
+    assert "6175550134" not in text and "invoice" not in text
+
+
+def test_voicemail_without_transcription_emails_on_the_recording(app, ses, jobs, moto_url):
+    url = f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org&Transcribe=false"
+    call = phone(app, caller="+19165550123").call(url)
+    assert call.verbs() == [
+        ("Say", "Please leave a message after the beep."),
+        ("Record", ""),
+        ("Say", "Thanks. Good bye."),
+        ("Hangup", ""),
+    ]
+    jobs.drain()
+    (email,) = sent_emails(moto_url)
+    assert email["subject"] == "New Voicemail Message from (916) 555-0123"
+    assert "Text of the transcribed voicemail" not in email["body"]
+
+
+def test_failed_transcription_emails_the_link_only(app, ses, jobs, moto_url):
+    url = f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org"
+    phone(app, transcription=None).call(url)
+    jobs.drain()
+    (email,) = sent_emails(moto_url)
+    assert email["body"].startswith("You have a new voicemail from (510) 555-1212\n\nClick this")
+
+
+def test_a_failed_email_is_logged_and_retried_not_dropped(app, ssm, jobs, moto_url, log_lines):
+    demo.put_parameters(ssm, demo.SSM_PATH, {"voicemail/from_email": (SENDER, "String")})
+    url = f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org&Transcribe=false"
+    call = phone(app).call(url)
+    assert call.verbs()[-2:] == [("Say", "Thanks. Good bye."), ("Hangup", "")]  # unaffected
+    received, failed = jobs.poll_once(replay_failures=True)  # SES refuses: sender not verified
+    assert (received, failed) == (1, 1)
+    assert sent_emails(moto_url) == []
+    lines = log_lines()
+    assert any(line["message"] == "voicemail email not sent" for line in lines)
+    boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
+    voicemail.reset()
+    jobs.drain()
+    assert len(sent_emails(moto_url)) == 1
+
+
+def test_conference_sms_alerts_go_out_through_the_rest_api(app, jobs, twilio):
+    url = (
+        f"{EXECUTE_API}/twimlets/conference?Moderators%5B%5D=212-555-0147"
+        "&Moderators%5B%5D=%2B44%207700%20900123&EnableSmsNotifications=1&Name=standup"
+    )
+    call = phone(app, caller="+13105550110").call(url)
+    assert ("Message", "") not in [(verb, "") for verb, _ in call.verbs()]
+    assert twilio.messages == []
+    jobs.drain()
+    body = "+13105550110 has entered your conference.  Call the number this text came from to join."
+    assert sorted((m["to"], m["body"]) for m in twilio.messages) == [
+        ("+12125550147", body),
+        ("+447700900123", body),
+    ]
+    assert {m["from"] for m in twilio.messages} == {demo.NUMBER}
