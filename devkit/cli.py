@@ -144,6 +144,34 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     return 0 if response.status_code < 400 else 1
 
 
+def cmd_url(args: argparse.Namespace) -> int:
+    """Print a twimlet's URL for the Twilio console, encoded as the twimlets encode their own."""
+    import os
+
+    from chalicelib.twimlets import TWIMLETS
+    from chalicelib.twimlets.common import encode_query
+
+    if args.name not in TWIMLETS:
+        sys.exit(f"Unknown twimlet {args.name!r}: one of {', '.join(TWIMLETS)}.")
+    base = args.base or os.environ.get("SWITCHBOARD_PUBLIC_URL") or _state().get("app_url")
+    if not base:
+        sys.exit("No base URL: pass --base, set SWITCHBOARD_PUBLIC_URL or start the local stack.")
+    grouped: dict[str, list[str]] = {}
+    for item in args.param:
+        name, separator, value = item.partition("=")
+        if not separator or not name:
+            sys.exit(f"--param {item!r}: expected NAME=VALUE.")
+        grouped.setdefault(name, []).append(value)
+    # API Gateway hands the app repeated names grouped, so the URL is signed only if they are
+    # adjacent; grouping keeps each name's values in order, which is all PHP arrays depend on.
+    pairs = [(name, value) for name, values in grouped.items() for value in values]
+    if [name for name, _ in pairs] != [item.partition("=")[0] for item in args.param]:
+        print("note: repeated parameters were put next to each other", file=sys.stderr)
+    query = encode_query(pairs)
+    print(f"{base.rstrip('/')}/twimlets/{args.name}" + (f"?{query}" if query else ""))
+    return 0
+
+
 def cmd_put_params(args: argparse.Namespace) -> int:
     """Write the stage's parameters to SSM; secrets are prompted for, never taken as arguments."""
     import boto3
@@ -227,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.add_argument("--url", help="app base URL (default: the local stack)")
     webhook.add_argument("--auth-token", help="default: the local stack's demo token")
     webhook.set_defaults(func=cmd_webhook)
+
+    url = commands.add_parser("url", help="print a twimlet's URL to paste into the Twilio console")
+    url.add_argument("name", help="message, echo, forward, callme, simulring, findme, whisper, ...")
+    url.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. PhoneNumbers[]=+1…"
+    )
+    url.add_argument(
+        "--base",
+        help="public base URL, e.g. https://abc.execute-api.us-east-1.amazonaws.com/api "
+        "(default: SWITCHBOARD_PUBLIC_URL, else the local stack)",
+    )
+    url.set_defaults(func=cmd_url)
 
     put = commands.add_parser("put-params", help="write a stage's parameters to SSM")
     put.add_argument("--stage", required=True, choices=["dev", "prod"])
