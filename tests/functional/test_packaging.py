@@ -13,8 +13,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-WEBHOOKS = ("/voice", "/sms", "/fallback")
-API = ("/messages", "/calls")
+WEBHOOKS = ("/voice", "/sms", "/fallback", "/status/messages", "/status/calls")
+EXPECTED_ACTIONS = {
+    "ssm:GetParametersByPath",
+    "kms:Decrypt",
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "sqs:GetQueueUrl",
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+}
+API = ("/messages", "/calls", "/broadcasts", "/inbound")
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +46,17 @@ def package(request, tmp_path_factory) -> tuple[str, Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     subprocess.run(
-        [BIN / "chalice", "--project-dir", ROOT, "package", "--stage", stage, out],
+        [
+            BIN / "chalice",
+            "--project-dir",
+            ROOT,
+            "package",
+            "--stage",
+            stage,
+            "--merge-template",
+            ROOT / "infra" / "resources.json",
+            out,
+        ],
         check=True,
         env=env,
         capture_output=True,
@@ -53,16 +83,15 @@ def test_policy_is_the_stage_file_scoped_to_its_path(package):
         (policy,) = role["Properties"]["Policies"]
         assert policy["PolicyDocument"] == expected
     actions = {a for s in expected["Statement"] for a in s["Action"]}
-    assert actions == {
-        "ssm:GetParametersByPath",
-        "kms:Decrypt",
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-    }
+    assert actions == EXPECTED_ACTIONS
     resources = [r for s in expected["Statement"] for r in _list(s["Resource"])]
     assert f"arn:aws:ssm:*:*:parameter/switchboard/{stage}/*" in resources
-    assert not any("parameter/*" in r or r.endswith("parameter/switchboard/*") for r in resources)
+    assert f"arn:aws:dynamodb:*:*:table/switchboard-{stage}" in resources
+    assert f"arn:aws:sqs:*:*:switchboard-{stage}-send" in resources
+    # Nothing of the other stage, and no wildcard over a whole service's resources.
+    other = "prod" if stage == "dev" else "dev"
+    assert not any(other in r for r in resources)
+    assert not any(r.endswith((":*", "parameter/*", "table/*")) for r in resources)
     variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["SWITCHBOARD_SSM_PATH"] == f"/switchboard/{stage}"
 
@@ -75,7 +104,9 @@ def test_webhooks_are_open_and_api_routes_use_iam(package):
         for method in ("get", "post"):
             assert "security" not in paths[path][method]
     for path in API:
-        assert paths[path]["post"]["security"] == [{"sigv4": []}]
+        for method, operation in paths[path].items():
+            if method != "options":
+                assert operation["security"] == [{"sigv4": []}], (path, method)
 
 
 def test_package_holds_the_app_and_nothing_local(package):
@@ -89,3 +120,30 @@ def test_package_holds_the_app_and_nothing_local(package):
 
 def _list(value):
     return value if isinstance(value, list) else [value]
+
+
+def test_resources_match_each_stage_and_report_batch_failures(package):
+    stage, out = package
+    template = json.loads((out / "sam.json").read_text())
+    resources = template["Resources"]
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    variables = config["stages"][stage]["environment_variables"]
+    assert resources["MessagesTable"]["Properties"]["TableName"] == {
+        "Fn::Sub": "switchboard-${Stage}"
+    }
+    # The worker's event source names its queue at packaging time, from the stage's config;
+    # the template names it from the Stage parameter. Both must agree for every stage.
+    source = resources["SendWorker"]["Properties"]["Events"]["SendWorkerSqsEventSource"]
+    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(":" + variables["SWITCHBOARD_QUEUE"])
+    assert variables["SWITCHBOARD_QUEUE"] == f"switchboard-{stage}-send"
+    assert variables["SWITCHBOARD_TABLE"] == f"switchboard-{stage}"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    redrive = resources["SendQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["maxReceiveCount"] == 5
+    assert resources["SendDeadLetterQueue"]["Properties"]["QueueName"] == {
+        "Fn::Sub": "switchboard-${Stage}-send-dlq"
+    }
+    for function in ("APIHandler", "SendWorker", "DispatchDue", "ReconcileSending"):
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        assert env["SWITCHBOARD_TABLE"] == {"Ref": "MessagesTable"}
