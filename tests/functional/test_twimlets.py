@@ -706,3 +706,109 @@ def test_conference_sms_alerts_go_out_through_the_rest_api(app, jobs, twilio):
         ("+447700900123", body),
     ]
     assert {m["from"] for m in twilio.messages} == {demo.NUMBER}
+
+
+# The README's recipes, built with `python -m devkit url` as the README builds them.
+
+
+def devkit_url(capsys: Any, name: str, *params: str, base: str = EXECUTE_API) -> str:
+    from devkit import cli
+
+    argv = ["url", name, "--base", base]
+    for param in params:
+        argv += ["--param", param]
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    return capsys.readouterr().out.strip()
+
+
+def test_recipe_business_line(app, ses, jobs, moto_url, twilio, capsys):
+    vm = devkit_url(capsys, "voicemail", "Email=office@example.com", "NotifySms=+14155550100")
+    find = devkit_url(
+        capsys,
+        "findme",
+        "PhoneNumbers[]=+14155550111",
+        "PhoneNumbers[]=+14155550122",
+        "Message=Call for Acme, press any key to answer",
+        f"FailUrl={vm}",
+    )
+    menu = devkit_url(
+        capsys,
+        "menu",
+        "Message=Thanks for calling Acme. For sales press 1. To leave a message press 2.",
+        f"Options[1]={find}",
+        f"Options[2]={vm}",
+    )
+    # Nobody presses a key in the whisper: the first is hung up on, the second does not answer.
+    call = phone(app, digits=["1"], legs=[Leg("completed", digits=None), Leg("no-answer")]).call(
+        menu
+    )
+    verbs = call.verbs()
+    assert ("302", find) in verbs and ("302", vm) in verbs
+    assert verbs[-4:] == [
+        ("Record", ""),
+        ("Say", "Thanks. Good bye."),
+        ("Hangup", ""),
+        ("Transcription", "HTTP 200"),
+    ]
+    assert call.verbs("callee +14155550111")[-2:] == [("No input", ""), ("Hangup", "")]
+    straight = phone(app, digits=["2"]).call(menu)
+    assert ("302", vm) in straight.verbs()
+    jobs.drain()
+    assert [e["destinations"]["ToAddresses"] for e in sent_emails(moto_url)] == [
+        ["office@example.com"],
+        ["office@example.com"],
+    ]
+    assert [m["to"] for m in twilio.messages] == ["+14155550100", "+14155550100"]
+
+
+@pytest.mark.parametrize(
+    ("caller_number", "expected"),
+    [
+        ("+15105551212", [("Dial", "+14155550100"), ("Dial ended", "completed"), ("Hangup", "")]),
+        ("+14155550199", [("Dial", "+14155550100"), ("Dial ended", "completed"), ("Hangup", "")]),
+        (
+            "+14155550000",
+            [("Say", "Sorry, you are calling from a restricted number. Good bye."), ("End", "")],
+        ),
+    ],
+)
+def test_recipe_forwarding_with_an_allow_list(app, capsys, caller_number, expected):
+    sorry = devkit_url(capsys, "message", "Message=Nobody can take your call.")
+    forward = devkit_url(
+        capsys,
+        "forward",
+        "PhoneNumber=+14155550100",
+        "AllowedCallers[]=+1 (510) 555-1212",
+        "AllowedCallers[]=415-555-0199",
+        "Timeout=25",
+        f"FailUrl={sorry}",
+    )
+    assert phone(app, caller=caller_number).call(forward).verbs() == expected
+    busy = phone(app, caller="+15105551212", legs=[Leg("busy")]).call(forward)
+    assert busy.verbs()[-3:] == [("302", sorry), ("Say", "Nobody can take your call."), ("End", "")]
+
+
+def test_recipe_conference_line_with_moderators(app, music, jobs, twilio, capsys):
+    url = devkit_url(
+        capsys,
+        "conference",
+        "Name=weekly",
+        "Password=4321",
+        "Moderators[]=+14155550111",
+        "Moderators[]=+14155550122",
+        "EnableSmsNotifications=true",
+        "Music=classical",
+    )
+    guest = phone(app, caller="+15105551212", digits=["4321"]).call(url)
+    room = next(step for step in guest.steps if step.verb == "Conference")
+    assert (room.text, room.attrs["startConferenceOnEnter"]) == ("weekly", "false")
+    assert (
+        room.attrs["waitUrl"]
+        == f"{EXECUTE_API}/twimlets/holdmusic?Bucket=com.twilio.music.classical"
+    )
+    host = phone(app, caller="+14155550122", digits=["4321"]).call(url)
+    room = next(step for step in host.steps if step.verb == "Conference")
+    assert room.attrs["startConferenceOnEnter"] == "true"
+    jobs.drain()
+    assert sorted(m["to"] for m in twilio.messages) == ["+14155550111", "+14155550122"]
