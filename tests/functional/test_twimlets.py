@@ -812,3 +812,61 @@ def test_recipe_conference_line_with_moderators(app, music, jobs, twilio, capsys
     assert room.attrs["startConferenceOnEnter"] == "true"
     jobs.drain()
     assert sorted(m["to"] for m in twilio.messages) == ["+14155550111", "+14155550122"]
+
+
+@pytest.mark.slow
+def test_phone_over_http_against_chalice_local(ssm, twilio, moto_url, fake_twilio, music):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from devkit.phone import OverHttp
+    from devkit.stack import app_environment, wait_for_port
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("chalice")),
+            "--project-dir",
+            str(Path(__file__).resolve().parents[2]),
+            "local",
+            "--stage",
+            "dev",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-autoreload",
+        ],
+        env=app_environment(moto_url, fake_twilio.url, base),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60, process=process)
+        closed = f"{base}/twimlets/message?Message=We%20are%20closed"
+        menu = f"{base}/twimlets/menu?Message=Press%201&Options%5B1%5D={quote(closed, safe='')}"
+        call = Phone(OverHttp(demo.AUTH_TOKEN), digits=["7", "1"]).call(menu)
+        hold = Phone(OverHttp(demo.AUTH_TOKEN)).call(f"{base}/twimlets/conference?Music=ambient")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert call.verbs() == [
+        ("Gather", ""),
+        ("Say", "Press 1"),
+        ("Pressed", "7"),
+        ("Say", "I'm sorry, that wasn't a valid option."),
+        ("Gather", ""),
+        ("Say", "Press 1"),
+        ("Pressed", "1"),
+        ("302", closed),
+        ("Say", "We are closed"),
+        ("End", ""),
+    ]
+    assert sorted(text for verb, text in hold.verbs("hold") if verb == "Play") == [
+        f"https://{MUSIC}.s3.amazonaws.com/a.mp3",
+        f"https://{MUSIC}.s3.amazonaws.com/dir%2Fc+d.wav",
+    ]
