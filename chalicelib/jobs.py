@@ -124,9 +124,11 @@ def _run(record: dict[str, Any], request_id: str | None) -> str | None:
         except (settings.SettingError, queue.QueueError):
             logger.warning("could not set the retry delay; the visibility timeout applies")
         return message_id
-    except Exception:
-        # Any other failure is redelivered by SQS; the job itself is never dropped here.
-        logger.exception("job failed", extra={"kind": kind})
+    except Exception as exc:
+        # Any other failure is redelivered by SQS; the job itself is never dropped here. Our
+        # own errors carry no values in their text, so it is logged; others by type only.
+        detail = str(exc) if type(exc).__module__.startswith("chalicelib") else None
+        logger.exception("job failed", extra={"kind": kind, "error": detail})
         return message_id
 
 

@@ -53,44 +53,69 @@ def _send(payload: dict[str, Any]) -> None:
     config = settings.load()
     table = deps.table(config)
     message_id = str(payload["id"])
-    record = table.get(messages.key(message_id))
-    if record is None:
-        logger.warning("send job for an unknown message", extra={"id": message_id})
-        return
-    if record["status"] == "queued":
-        now = clock.now()
-        if record.get("send_at", 0) > now:
+    now = clock.now()
+    try:
+        claimed = _claim(table, message_id, now)
+    except ConditionFailedError as exc:
+        record = exc.current
+        if record is None:
+            logger.warning("send job for an unknown message", extra={"id": message_id})
+            return
+        if record["status"] == "queued" and record.get("send_at", 0) > now:
             # Enqueued early with a capped delay: wait without counting an attempt.
-            raise jobs.RetryLater(record["send_at"] - now, "not due yet")
-        claimed = messages.try_move(
-            table,
-            message_id,
-            "sending",
-            sources=("queued",),
-            set_fields={"attempt_started_at": now},
-        )
-        if claimed is None:
-            return  # canceled or taken by another worker meanwhile
-    elif record["status"] == "sending" and record.get("ambiguous"):
+            raise jobs.RetryLater(record["send_at"] - now, "not due yet") from None
+        if record["status"] != "sending" or not record.get("ambiguous"):
+            return  # already sent, canceled, opted out, or in another worker's hands
         claimed = _claim_ambiguous(table, record)
         if claimed is None:
             return
-        twilio = deps.twilio(config)
-        if _settle_from_twilio(table, twilio, claimed, config):
+        if _settle_from_twilio(table, deps.twilio(config), claimed, config):
             return
-    else:
-        return  # already sent, canceled, opted out, or in another worker's hands
     _attempt(table, claimed, config)
+
+
+def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:
+    """queued → sending, counting the attempt, in one conditional write.
+
+    Raises:
+        ConditionFailedError: not queued, or not due yet (the current record attached).
+    """
+    return table.update(
+        messages.key(message_id),
+        "SET #status = :sending, updated_at = :now, attempt_started_at = :now, "
+        "first_attempt_at = if_not_exists(first_attempt_at, :now), "
+        "attempts = if_not_exists(attempts, :zero) + :one, #state = :sending, state_at = :now, "
+        "history = list_append(if_not_exists(history, :empty), :entry)",
+        condition="#status = :queued AND (attribute_not_exists(send_at) OR send_at <= :now)",
+        names={"#status": "status", "#state": "state"},
+        values={
+            ":sending": "sending",
+            ":queued": "queued",
+            ":now": now,
+            ":zero": 0,
+            ":one": 1,
+            ":empty": [],
+            ":entry": [{"status": "sending", "at": now}],
+        },
+    )
 
 
 def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | None:
     try:
         return table.update(
             record["pk"],
-            "SET ambiguous = :false, attempt_started_at = :now, updated_at = :now, state_at = :now",
+            "SET ambiguous = :false, attempt_started_at = :now, updated_at = :now, "
+            "state_at = :now, attempts = if_not_exists(attempts, :zero) + :one",
             condition="#status = :sending AND ambiguous = :true",
             names={"#status": "status"},
-            values={":false": False, ":true": True, ":sending": "sending", ":now": clock.now()},
+            values={
+                ":false": False,
+                ":true": True,
+                ":sending": "sending",
+                ":now": clock.now(),
+                ":zero": 0,
+                ":one": 1,
+            },
         )
     except ConditionFailedError:
         return None
@@ -151,13 +176,6 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         messages.try_move(table, message_id, "opted_out", sources=("sending",))
         logger.info("recipient opted out before sending", extra={"id": message_id})
         return
-    attempts = int(record.get("attempts", 0)) + 1
-    table.update(
-        record["pk"],
-        "SET attempts = :n, first_attempt_at = if_not_exists(first_attempt_at, :now)",
-        values={":n": attempts, ":now": record["attempt_started_at"]},
-    )
-    record = {**record, "attempts": attempts}
     try:
         result = deps.twilio(config).send_message(
             to=record["to"],
