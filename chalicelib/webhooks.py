@@ -28,7 +28,7 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     """
     try:
         config = settings.load()
-        values = _load_parameters(config, fallback=fallback)
+        values = parameters.load(config, stale_ok=fallback)
         token = values.require("twilio/auth_token")
     except settings.SettingError as exc:
         logger.error("webhook refused: setting unusable", extra={"setting": exc.name})
@@ -62,19 +62,11 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     except settings.SettingError as exc:
         logger.error("webhook failed: setting unusable", extra={"setting": exc.name})
         return responses.plain(500, UNAVAILABLE)
+    except parameters.ParameterStoreError:
+        logger.error("webhook failed: parameter store unreachable")
+        return responses.plain(500, UNAVAILABLE)
     except StorageError:
         # Failing visibly (Twilio's debugger shows 11200) beats answering as if stored.
         logger.error("webhook failed: storage unavailable")
         return responses.plain(500, UNAVAILABLE)
     return result if not isinstance(result, str) else responses.twiml(result)
-
-
-def _load_parameters(config: settings.Settings, *, fallback: bool) -> parameters.Parameters:
-    try:
-        return parameters.load(config)
-    except parameters.ParameterStoreError:
-        cached = parameters.last_known(config) if fallback else None
-        if cached is None:
-            raise
-        logger.warning("parameter store unreachable; fallback uses values cached earlier")
-        return cached
