@@ -9,6 +9,7 @@ API_KEY_SECRET = "local-demo-api-key-secret-not-a-secret"
 NUMBER = "+15005550006"  # Twilio's "valid" magic From number
 SSM_PATH = "/switchboard/dev"
 REGION = "us-east-1"
+SESSION_TOKEN = "local-demo-session-token"  # what the extension checks in Lambda
 AWS_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local-demo-access-key",
     "AWS_SECRET_ACCESS_KEY": "local-demo-secret-key",

@@ -15,10 +15,13 @@ from typing import Any
 
 from devkit import demo, resources
 from devkit.moto_server import MotoServer
+from devkit.ssm_extension import ExtensionServer
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = ROOT / ".local" / "stack.json"
 HOST = "127.0.0.1"
+# The Lambda extension's port, as the dev stage in .chalice/config.json sets it.
+EXTENSION_PORT = 2773
 
 
 def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
@@ -95,9 +98,10 @@ def run(port: int = 8000) -> int:
 
     # moto's werkzeug server logs every request; the app's own JSON lines are what matter here.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    if not _port_free(HOST, port):
-        print(f"Port {port} is in use; stop what runs there or use PORT=... make run")
-        return 1
+    for needed in (port, EXTENSION_PORT):
+        if not _port_free(HOST, needed):
+            print(f"Port {needed} is in use (is `make run` already running?); stop what runs there")
+            return 1
     moto = MotoServer(HOST)
     moto_url = moto.start()
     twilio = FakeTwilio(
@@ -106,7 +110,7 @@ def run(port: int = 8000) -> int:
     )
     twilio_url = twilio.start()
     app_url = f"http://{HOST}:{port}"
-    app = worker = None
+    app = worker = extension = None
     try:
         names = seed(moto_url)
         env = app_environment(moto_url, twilio_url, app_url)
@@ -115,8 +119,15 @@ def run(port: int = 8000) -> int:
                 "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,
                 "SWITCHBOARD_TABLE": names["MessagesTable"],
                 "SWITCHBOARD_QUEUE": names["SendQueue"],
+                "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(EXTENSION_PORT),
+                "AWS_SESSION_TOKEN": demo.SESSION_TOKEN,
             }
         )
+        # The dev stage reads parameters through the Lambda extension's port; serve it.
+        extension = ExtensionServer(
+            _client("ssm", moto_url), token=demo.SESSION_TOKEN, port=EXTENSION_PORT
+        )
+        extension.start()
         app = subprocess.Popen(
             [
                 str(Path(sys.executable).with_name("chalice")),
@@ -163,6 +174,8 @@ def run(port: int = 8000) -> int:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+        if extension is not None:
+            extension.stop()
         twilio.stop()
         moto.stop()
         STATE_FILE.unlink(missing_ok=True)
@@ -181,6 +194,7 @@ def banner(app_url: str, moto_url: str, twilio_url: str) -> str:
 Switchboard is running locally (no AWS account, no Twilio account):
   app (chalice local, stage dev)   {app_url}
   AWS (moto server: SSM, DynamoDB, SQS, SES, S3)  {moto_url}
+  Parameters and Secrets extension  http://127.0.0.1:{EXTENSION_PORT} (backed by the moto server)
   schedules and queue worker       running (python -m devkit.worker)
   Twilio REST API (local fake)     {twilio_url}   (sent messages: {twilio_url}/_fake/messages)
 

@@ -43,7 +43,7 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: FakeTwilio) -> None:
     for name in list(os.environ):
-        if name.startswith(("AWS_", "SWITCHBOARD_", "TWILIO_")):
+        if name.startswith(("AWS_", "SWITCHBOARD_", "TWILIO_", "PARAMETERS_SECRETS_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
     monkeypatch.setenv("AWS_DEFAULT_REGION", demo.REGION)

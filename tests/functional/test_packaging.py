@@ -16,6 +16,7 @@ BIN = Path(sys.executable).parent
 WEBHOOKS = ("/voice", "/sms", "/fallback", "/status/messages", "/status/calls")
 EXPECTED_ACTIONS = {
     "ssm:GetParametersByPath",
+    "ssm:GetParameter",
     "kms:Decrypt",
     "logs:CreateLogGroup",
     "logs:CreateLogStream",
@@ -150,3 +151,15 @@ def test_resources_match_each_stage_and_report_batch_failures(package):
     for function in ("APIHandler", "SendWorker", "DispatchDue", "ReconcileSending"):
         env = resources[function]["Properties"]["Environment"]["Variables"]
         assert env["SWITCHBOARD_TABLE"] == {"Ref": "MessagesTable"}
+
+
+def test_functions_carry_the_parameters_extension(package):
+    _, out = package
+    resources = json.loads((out / "sam.json").read_text())["Resources"]
+    for function in ("APIHandler", "SendWorker", "DispatchDue", "ReconcileSending"):
+        properties = resources[function]["Properties"]
+        assert any(
+            "AWS-Parameters-and-Secrets-Lambda-Extension" in layer for layer in properties["Layers"]
+        )
+        variables = properties["Environment"]["Variables"]
+        assert variables["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] == "2773"
