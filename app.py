@@ -13,7 +13,8 @@ from chalicelib import logs, webhooks
 app = Chalice(app_name="switchboard", configure_logs=False)
 logs.configure()
 app.register_middleware(logs.http_middleware, "http")
-app.register_middleware(logs.event_middleware, "all")
+app.register_middleware(logs.event_middleware, "sqs")
+app.register_middleware(logs.event_middleware, "scheduled")
 
 # Read when Chalice imports this file to package it: the stage's environment_variables in
 # .chalice/config.json are set by then, so each stage's worker reads its own queue.

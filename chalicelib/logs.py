@@ -136,8 +136,6 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 
 def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     """Chalice middleware for schedule and queue events: a fresh log context per invocation."""
-    if hasattr(event, "method"):  # HTTP requests are logged by http_middleware
-        return get_response(event)
     context = getattr(event, "context", None)
     start_invocation(
         handler=type(event).__name__, request_id=getattr(context, "aws_request_id", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from twilio.twiml.messaging_response import MessagingResponse
@@ -18,6 +19,9 @@ def clean_text(text: str) -> str:
     return _NOT_XML_CHAR.sub("", text)
 
 
+# The same few greetings and replies are built on every call; a document is a pure function of
+# its text, so each is built once per container (~14 us each otherwise).
+@functools.lru_cache(maxsize=256)
 def say(text: str) -> str:
     """<Response><Say>text</Say></Response>."""
     response = VoiceResponse()
@@ -25,6 +29,7 @@ def say(text: str) -> str:
     return str(response)
 
 
+@functools.lru_cache(maxsize=256)
 def message_reply(text: str | None) -> str:
     """<Response><Message>text</Message></Response>, or an empty <Response/> without text."""
     response = MessagingResponse()
