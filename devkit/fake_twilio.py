@@ -14,7 +14,7 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
@@ -105,6 +105,8 @@ class RecordedRequest:
     params: list[tuple[str, str]]  # query string, then form body, in order
     username: str | None
     status: int
+    # Epoch seconds when the answer was decided (the benchmark's accept times); not compared.
+    at: float = field(default=0.0, compare=False)
 
 
 def _first(pairs: Pairs, name: str) -> str | None:
@@ -525,7 +527,9 @@ class _Handler(BaseHTTPRequestHandler):
             if status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
         username = credentials[0] if credentials else None
-        fake._record(RecordedRequest(self.command, split.path, query + form, username, status))
+        fake._record(
+            RecordedRequest(self.command, split.path, query + form, username, status, time.time())
+        )
         self._send(status, payload, headers)
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET

@@ -8,7 +8,9 @@ receive with WaitTimeSeconds=0.
 
 from __future__ import annotations
 
+import argparse
 import logging
+import signal
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -65,3 +67,31 @@ class MotoServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # SIGTERM from whoever started this process stops it as Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve moto until interrupted: python -m devkit.moto_server [--host H] [--port N]."""
+    parser = argparse.ArgumentParser(prog="python -m devkit.moto_server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = MotoServer(args.host, args.port)
+    # Callers in other processes (the benchmark) read the URL from this first line.
+    print(f"moto server on {server.start()}; Ctrl-C stops it", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second signal must not cut stop() short
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
