@@ -29,8 +29,15 @@ _PHONE = re.compile(r"(?<![\w%])(\+|%2B|%2b)?(\d{3,11})(\d{4})(?!\d)")
 _FORMATTED_PHONE = re.compile(r"\+\d[\d ().-]{5,16}(\d{4})(?!\d)")
 
 
+# Every phone number holds a run of four digits; most logged strings have none, and the search
+# is a quick way to skip both substitutions for them.
+_FOUR_DIGITS = re.compile(r"\d{4}")
+
+
 def mask_numbers(text: str) -> str:
     """Replace all but the last four digits of every phone number in text with '*'."""
+    if not _FOUR_DIGITS.search(text):
+        return text
     text = _FORMATTED_PHONE.sub(lambda m: "+" + "*" * (len(m.group(0)) - 5) + m.group(1), text)
     return _PHONE.sub(lambda m: (m.group(1) or "") + "*" * len(m.group(2)) + m.group(3), text)
 
@@ -48,10 +55,20 @@ def _masked(value: Any) -> Any:
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: timestamp, level, message, context and extra fields."""
 
+    _second = -1
+    _second_text = ""
+
+    def _timestamp(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            # strftime once per second, not once per line.
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int(record.msecs):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "timestamp": self._timestamp(record),
             "level": record.levelname,
             "message": mask_numbers(record.getMessage()),
             "logger": record.name,

@@ -82,13 +82,35 @@ class Settings(NamedTuple):
         return self.queue
 
 
+_loaded: Settings | None = None
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Resolve settings from the environment.
+    """Resolve settings from the environment (os.environ's are resolved once per container).
+
+    A Lambda container's environment never changes after it starts, and reading and parsing ten
+    variables on every webhook costs more than the rest of the settings' use; tests that change
+    the environment call reset().
 
     Raises:
         SettingError: a required setting is missing or a value is malformed.
     """
-    env = os.environ if environ is None else environ
+    global _loaded
+    if environ is None and _loaded is not None:
+        return _loaded
+    resolved = _resolve(os.environ if environ is None else environ)
+    if environ is None:
+        _loaded = resolved
+    return resolved
+
+
+def reset() -> None:
+    """Forget the resolved settings: the next load() reads the environment again (tests)."""
+    global _loaded
+    _loaded = None
+
+
+def _resolve(env: Mapping[str, str]) -> Settings:
     ssm_path = env.get(SSM_PATH, "").strip().rstrip("/")
     if not ssm_path.startswith("/"):
         raise SettingError(SSM_PATH, "must be set to an absolute parameter path such as /x/dev")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
@@ -249,7 +250,7 @@ def verify(
         suffix = _signed_suffix(form)
     key = auth_token.encode("utf-8")
     route = route_path(event.get("requestContext") or {}, event.get("pathParameters"))
-    for url in (first, *candidates):
+    for url in itertools.chain((first,), candidates):
         # Twilio sometimes signs the URL with the scheme's default port written out.
         if any(
             hmac.compare_digest(signature_of(key, signed, suffix), signature)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 import requests
 
-from chalicelib import clock, parameters, queue, storage, twilio_rest
+from chalicelib import clock, parameters, queue, settings, storage, twilio_rest
 from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
@@ -41,7 +41,9 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: FakeTwilio) -> None:
+def environment(
+    monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: FakeTwilio
+) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith(("AWS_", "SWITCHBOARD_", "TWILIO_", "PARAMETERS_SECRETS_")):
             monkeypatch.delenv(name)
@@ -57,6 +59,9 @@ def environment(monkeypatch: pytest.MonkeyPatch, moto_url: str, fake_twilio: Fak
     # SQS delays are real seconds; a high rate keeps pacing delays at zero in tests (pacing
     # itself is tested on its own and measured by the benchmark).
     monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "1000")
+    settings.reset()
+    yield
+    settings.reset()
 
 
 @pytest.fixture

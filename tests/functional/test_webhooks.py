@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from chalicelib import parameters
+from chalicelib import parameters, settings
 from devkit import demo
 from devkit.events import rest_event, twilio_event
 
@@ -119,6 +119,7 @@ def test_chalice_local_events_need_the_public_url(caller, monkeypatch):
     )
     assert caller.invoke(event)["statusCode"] == 403
     monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", local)
+    settings.reset()  # settings are read once per container
     assert caller.invoke(event)["statusCode"] == 200
 
 
