@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import clock, deps, messages
 from chalicelib.errors import NotFoundError
-from chalicelib.storage import ConditionFailedError, Table
+from chalicelib.storage import Table
 
 if TYPE_CHECKING:
     from chalicelib.api import ApiContext
@@ -78,38 +78,12 @@ def place(
 def _move(
     table: Table, call_id: str, status: str, *, now: float, fields: dict[str, Any] | None = None
 ) -> bool:
-    allowed = [s for s, rank in ORDER.items() if rank < ORDER.get(status, 99)]
-    values: dict[str, Any] = {
-        ":status": status,
-        ":now": now,
-        ":empty": [],
-        ":entry": [{"status": status, "at": now}],
-    }
-    sets = [
-        "#status = :status",
-        "updated_at = :now",
-        "history = list_append(if_not_exists(history, :empty), :entry)",
-    ]
-    names = {"#status": "status"}
-    for i, (name, value) in enumerate((fields or {}).items()):
-        names[f"#f{i}"] = name
-        values[f":f{i}"] = value
-        sets.append(f"#f{i} = :f{i}")
-    placeholders = []
-    for i, source in enumerate(allowed):
-        values[f":s{i}"] = source
-        placeholders.append(f":s{i}")
-    try:
-        table.update(
-            key(call_id),
-            "SET " + ", ".join(sets),
-            condition=f"#status IN ({', '.join(placeholders)})",
-            names=names,
-            values=values,
-        )
-    except ConditionFailedError:
-        return False
-    return True
+    """Move a call forwards only: from a state ranked before status."""
+    sources = tuple(s for s, rank in ORDER.items() if rank < ORDER.get(status, 99))
+    moved = messages.try_move(
+        table, call_id, status, sources=sources, now=now, set_fields=fields, pk=key(call_id)
+    )
+    return moved is not None
 
 
 def apply_status_callback(

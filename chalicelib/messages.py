@@ -97,10 +97,12 @@ def move(
     set_fields: dict[str, Any] | None = None,
     remove_fields: tuple[str, ...] = (),
     history: bool = True,
+    pk: str | None = None,
 ) -> dict[str, Any]:
     """Move a record to status if it is in one of sources; returns the updated record.
 
-    due is the by-state index time for an active status (default now).
+    due is the by-state index time for an active status (default now); pk names another kind
+    of record than a message (calls share the shape).
 
     Raises:
         ConditionFailedError: the record is absent or in another state (current attached).
@@ -133,7 +135,7 @@ def move(
     if removes:
         expression += " REMOVE " + ", ".join(removes)
     return table.update(
-        key(message_id),
+        pk or key(message_id),
         expression,
         condition=f"#status IN ({', '.join(source_names)})",
         names=names,

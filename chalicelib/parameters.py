@@ -152,26 +152,13 @@ class ParameterCache:
             self._entries.clear()
 
 
-_ssm_client: Any = None
-
-
 def get_ssm_client() -> Any:
-    """Return this container's SSM client, created on first use with short timeouts."""
-    global _ssm_client
-    if _ssm_client is None:
-        # Imported here: boto3 costs ~150 ms of CPU, paid only by the container that needs it.
-        import boto3
-        from botocore.config import Config
+    """This container's SSM client: at most 2 attempts of 1 s connect + 2 s read."""
+    from chalicelib import aws
 
-        _ssm_client = boto3.client(
-            "ssm",
-            config=Config(
-                connect_timeout=_CONNECT_TIMEOUT,
-                read_timeout=_READ_TIMEOUT,
-                retries={"total_max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
-            ),
-        )
-    return _ssm_client
+    return aws.client(
+        "ssm", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT, attempts=_MAX_ATTEMPTS
+    )
 
 
 def fetch_by_path(path: str, client: Any = None) -> dict[str, str]:
@@ -290,8 +277,9 @@ def load(settings: Settings, *, stale_ok: bool = False) -> Parameters:
 
 
 def reset() -> None:
-    """Drop the caches and the SSM client, so the next call reads with the current environment."""
-    global _ssm_client
+    """Drop the caches and the AWS clients, so the next call reads the current environment."""
+    from chalicelib import aws
+
     _cache.clear()
     _named.clear()
-    _ssm_client = None
+    aws.reset()

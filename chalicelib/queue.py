@@ -17,33 +17,22 @@ class QueueError(Exception):
     """SQS could not be reached or refused the request."""
 
 
-_client: Any = None
 _urls: dict[str, str] = {}
 
 
 def get_client() -> Any:
-    """This container's SQS client, created on first use."""
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
+    """This container's SQS client."""
+    from chalicelib import aws
 
-        _client = boto3.client(
-            "sqs",
-            config=Config(
-                connect_timeout=1.0,
-                read_timeout=3.0,
-                retries={"total_max_attempts": 3, "mode": "standard"},
-            ),
-        )
-    return _client
+    return aws.client("sqs")
 
 
 def reset() -> None:
-    """Forget the client and queue URLs (tests)."""
-    global _client
-    _client = None
+    """Forget the queue URLs and the AWS clients (tests)."""
+    from chalicelib import aws
+
     _urls.clear()
+    aws.reset()
 
 
 def _call(operation: str, **request: Any) -> Any:

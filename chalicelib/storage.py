@@ -35,31 +35,19 @@ class ConditionFailedError(Exception):
         self.current = current
 
 
-_client: Any = None
-
-
 def get_client() -> Any:
-    """This container's DynamoDB client, created on first use."""
-    global _client
-    if _client is None:
-        import boto3
-        from botocore.config import Config
+    """This container's DynamoDB client."""
+    from chalicelib import aws
 
-        _client = boto3.client(
-            "dynamodb",
-            config=Config(
-                connect_timeout=_CONNECT_TIMEOUT,
-                read_timeout=_READ_TIMEOUT,
-                retries={"total_max_attempts": 3, "mode": "standard"},
-            ),
-        )
-    return _client
+    return aws.client("dynamodb", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT)
 
 
 def reset() -> None:
-    """Forget the client, so the next call uses the current environment (tests)."""
-    global _client
-    _client = None
+    """Forget the tables and the AWS clients, so the next call reads the environment (tests)."""
+    from chalicelib import aws
+
+    _tables.clear()
+    aws.reset()
 
 
 def _to_dynamo(value: Any) -> Any:

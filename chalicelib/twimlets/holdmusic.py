@@ -66,31 +66,25 @@ def playlist(urls: list[str], message: str | None, rng: random.Random | None = N
     return str(response)
 
 
-_clients: dict[bool, Any] = {}
-
-
 def get_s3_client(*, signed: bool) -> Any:
-    """Return this container's S3 client, signed or anonymous, with short timeouts."""
-    client = _clients.get(signed)
-    if client is None:
-        # Imported here: only a holdmusic request pays for boto3.
-        import boto3
-        from botocore import UNSIGNED
-        from botocore.config import Config
+    """This container's S3 client, signed or anonymous (public buckets), with short timeouts."""
+    from chalicelib import aws
 
-        config = Config(
-            connect_timeout=_CONNECT_TIMEOUT,
-            read_timeout=_READ_TIMEOUT,
-            retries={"total_max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
-            signature_version="s3v4" if signed else UNSIGNED,
-        )
-        client = _clients[signed] = boto3.client("s3", config=config)
-    return client
+    return aws.client(
+        "s3",
+        connect_timeout=_CONNECT_TIMEOUT,
+        read_timeout=_READ_TIMEOUT,
+        attempts=_MAX_ATTEMPTS,
+        # Presigned URLs must be SigV4: botocore would presign S3 with SigV2 by default.
+        signature="s3v4" if signed else "unsigned",
+    )
 
 
 def reset() -> None:
-    """Forget the S3 clients, so the next request uses the current environment (tests)."""
-    _clients.clear()
+    """Forget the AWS clients, so the next request uses the current environment (tests)."""
+    from chalicelib import aws
+
+    aws.reset()
 
 
 def track_urls(bucket: str) -> list[str]:

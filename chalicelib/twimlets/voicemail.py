@@ -177,32 +177,20 @@ def voicemail_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     return twiml
 
 
-_ses_client: Any = None
-
-
 def get_ses_client() -> Any:
-    """Return this container's SES client, created on first use with short timeouts."""
-    global _ses_client
-    if _ses_client is None:
-        # Imported here: boto3 is paid for only by the worker that sends email.
-        import boto3
-        from botocore.config import Config
+    """This container's SES client, with short timeouts."""
+    from chalicelib import aws
 
-        _ses_client = boto3.client(
-            "ses",
-            config=Config(
-                connect_timeout=_CONNECT_TIMEOUT,
-                read_timeout=_READ_TIMEOUT,
-                retries={"total_max_attempts": _MAX_ATTEMPTS, "mode": "standard"},
-            ),
-        )
-    return _ses_client
+    return aws.client(
+        "ses", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT, attempts=_MAX_ATTEMPTS
+    )
 
 
 def reset() -> None:
-    """Forget the SES client, so the next send uses the current environment (tests)."""
-    global _ses_client
-    _ses_client = None
+    """Forget the AWS clients, so the next send uses the current environment (tests)."""
+    from chalicelib import aws
+
+    aws.reset()
 
 
 def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
