@@ -24,6 +24,10 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
+# The benchmark of issue 4: minutes, not seconds; writes BENCHMARKS.md.
+bench: $(STAMP)
+	$(PY) -m bench.run --output BENCHMARKS.md
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .

@@ -1,0 +1,76 @@
+"""A quickstart-style Twilio app on Chalice, as tutorials write one: the benchmark's baseline.
+
+Everything at module top (twilio.rest, boto3, an SSM client), the auth token read with
+GetParameter on first request, RequestValidator on https://domainName + path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+from urllib.parse import parse_qsl
+
+import boto3
+from chalice import Chalice, Response
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+from twilio.twiml.voice_response import VoiceResponse
+
+app = Chalice(app_name="quickstart")
+ssm = boto3.client("ssm")
+
+TOKEN_PARAMETER = os.environ.get("AUTH_TOKEN_PARAMETER", "/switchboard/dev/twilio/auth_token")
+TWILIO = ["application/x-www-form-urlencoded", "application/json"]
+_token: str | None = None
+
+
+def auth_token() -> str:
+    global _token
+    if _token is None:
+        answer = ssm.get_parameter(Name=TOKEN_PARAMETER, WithDecryption=True)
+        _token = answer["Parameter"]["Value"]
+    return _token
+
+
+def is_valid(request: Any) -> bool:
+    context = request.context
+    url = "https://" + context["domainName"] + context["path"]
+    params = dict(parse_qsl((request.raw_body or b"").decode("utf-8"), keep_blank_values=True))
+    signature = request.headers.get("X-Twilio-Signature", "")
+    return RequestValidator(auth_token()).validate(url, params, signature)
+
+
+def twiml(document: object) -> Response:
+    return Response(body=str(document), status_code=200, headers={"Content-Type": "text/xml"})
+
+
+@app.route("/voice", methods=["GET", "POST"], content_types=TWILIO)
+def voice_webhook() -> Response:
+    if not is_valid(app.current_request):
+        return Response(body="Forbidden", status_code=403)
+    response = VoiceResponse()
+    response.say("Hello World")
+    return twiml(response)
+
+
+@app.route("/sms", methods=["GET", "POST"], content_types=TWILIO)
+def sms_webhook() -> Response:
+    if not is_valid(app.current_request):
+        return Response(body="Forbidden", status_code=403)
+    response = MessagingResponse()
+    response.message("Thanks for your message")
+    return twiml(response)
+
+
+@app.on_sqs_message(queue="quickstart-send", batch_size=10)
+def send_worker(event: Any) -> None:
+    client = Client(os.environ["TWILIO_ACCOUNT_SID"], auth_token())
+    # Only so it can run against the local fake Twilio API; a quickstart leaves it out.
+    if os.environ.get("TWILIO_API_BASE_URL"):
+        client.api.base_url = os.environ["TWILIO_API_BASE_URL"]
+    for record in event:
+        job = json.loads(record.body)
+        sender = os.environ["TWILIO_FROM_NUMBER"]
+        client.messages.create(to=job["to"], from_=sender, body=job["body"])

@@ -1,0 +1,190 @@
+"""Warm: CPU µs per invocation of app.app(event, context) in one process, logging on."""
+
+from __future__ import annotations
+
+import sysconfig
+from collections import defaultdict
+from typing import Any, NamedTuple
+
+from bench import scenarios
+from bench.proc import ROOT, median, run_child
+from bench.report import X_FLOOR, ratio, table, verdict
+from bench.scenarios import FLOOR, QUICKSTART, SWITCHBOARD, App
+from bench.stack import Stack
+
+TARGET_US = 150.0
+
+
+class Case(NamedTuple):
+    label: str
+    app: App
+    route: str  # "voice", "forward", "sms", "sms-repeat"
+
+
+CASES = [
+    Case("floor /voice", FLOOR, "voice"),
+    Case("floor /sms", FLOOR, "sms"),
+    Case("quickstart /voice", QUICKSTART, "voice"),
+    Case("quickstart /sms", QUICKSTART, "sms"),
+    Case("switchboard /voice", SWITCHBOARD, "voice"),
+    Case("switchboard /twimlets/forward (stage 1)", SWITCHBOARD, "forward"),
+    Case("switchboard /sms, new MessageSid each time", SWITCHBOARD, "sms"),
+    Case("switchboard /sms, repeated MessageSid (dedupe path)", SWITCHBOARD, "sms-repeat"),
+]
+BASE = {"voice": "floor /voice", "forward": "floor /voice", "sms": "floor /sms"}
+BASE["sms-repeat"] = "floor /sms"
+PROFILED = [c for c in CASES if c.app is SWITCHBOARD]
+
+
+def _job(case: Case, count: int, *, profile: bool = False) -> dict[str, Any]:
+    """Two warm-up invocations (secrets fetched, lazy imports done), then count timed ones."""
+    app = case.app
+    if case.route == "sms" and app is SWITCHBOARD:
+        # Each its own MessageSid: every invocation stores a new inbound message.
+        warmup = [scenarios.sms(app) for _ in range(2)]
+        timed, repeat = [scenarios.sms(app) for _ in range(count)], 1
+    else:
+        build = {
+            "voice": scenarios.voice,
+            "forward": scenarios.forward,
+            "sms": scenarios.sms,
+            "sms-repeat": scenarios.sms,
+        }[case.route]
+        event = build(app)
+        # One signed event reused: after the warm-up, the repeated /sms is a duplicate delivery.
+        warmup, timed, repeat = [event, event], [event], count
+    return {
+        "app_dir": app.app_dir,
+        "module": app.module,
+        "steps": [
+            {"label": "warmup", "target": "app", "events": warmup},
+            {
+                "label": "timed",
+                "target": "app",
+                "events": timed,
+                "repeat": repeat,
+                "profile": profile,
+            },
+        ],
+    }
+
+
+def _env(stack: Stack, app: App) -> dict[str, str]:
+    return stack.env(app.name)
+
+
+def measure(stack: Stack, *, runs: int, count: int, profile_count: int) -> dict[str, Any]:
+    """Every case runs times (round-robin), each run a fresh process of count invocations."""
+    stack.reset()
+    cpu_us: dict[str, list[float]] = defaultdict(list)
+    moto_us: dict[str, list[float]] = defaultdict(list)
+    for _ in range(runs):
+        for case in CASES:
+            job = _job(case, count)
+            before = stack.cpu()["moto"]
+            run = run_child(job, _env(stack, case.app))
+            # The moto server's CPU for the whole child (warm-up included), per timed call.
+            moto_us[case.label].append((stack.cpu()["moto"] - before) / count * 1e6)
+            timed = run.result["steps"][1]
+            if timed["outcomes"] != {"200": count}:
+                raise RuntimeError(f"warm {case.label} answered {timed['outcomes']}")
+            cpu_us[case.label].append(timed["cpu"] / count * 1e6)
+    profiles = {}
+    for case in PROFILED:
+        run = run_child(_job(case, profile_count, profile=True), _env(stack, case.app))
+        profiles[case.label] = _by_package(run.result["steps"][1]["profile"])
+    return {
+        "cpu_us": {k: median(v) for k, v in cpu_us.items()},
+        "moto_us": {k: median(v) for k, v in moto_us.items()},
+        "count": count,
+        "runs": runs,
+        "profiles": profiles,
+    }
+
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def _package(path: str) -> str:
+    if path == "~":
+        return "built-ins (C)"
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/")[0].removesuffix(".py")
+    if path.startswith(str(ROOT)):
+        return path[len(str(ROOT)) + 1 :].split("/")[0].removesuffix(".py")
+    if path.startswith(_STDLIB):
+        return "stdlib " + path[len(_STDLIB) + 1 :].split("/")[0].removesuffix(".py")
+    return path
+
+
+def _by_package(entries: list[list[Any]]) -> dict[str, Any]:
+    """Own time by package, and the functions with the most cumulative time."""
+    total = sum(e[3] for e in entries) or 1.0
+    packages: dict[str, float] = defaultdict(float)
+    for path, _, _, own, _ in entries:
+        packages[_package(path)] += own
+    # The benchmark's own loop and the profiler hooks are not the app.
+    ours = [e for e in entries if not e[0].endswith("child.py") and "_lsprof" not in e[1]]
+    top = sorted(ours, key=lambda e: -e[4])[:14]
+    return {
+        "packages": sorted(((k, v / total) for k, v in packages.items()), key=lambda kv: -kv[1]),
+        "functions": [
+            (f"{_package(path)}: {name}", calls, cumulative / total)
+            for path, name, calls, _, cumulative in top
+        ],
+    }
+
+
+def render(data: dict[str, Any]) -> str:
+    cpu, moto = data["cpu_us"], data["moto_us"]
+    rows = []
+    for case in CASES:
+        base = cpu[BASE[case.route]]
+        is_ours = case.app is SWITCHBOARD
+        rows.append(
+            [
+                case.label,
+                f"{cpu[case.label]:.0f} µs",
+                ratio(cpu[case.label], base),
+                f"{moto[case.label]:.0f} µs" if moto[case.label] >= 1 else "—",
+                verdict(cpu[case.label], TARGET_US, unit=" µs") if is_ours else "",
+            ]
+        )
+    out = [
+        "## 2. Warm invocations",
+        "",
+        f"One process per case: two warm-up invocations, then {data['count']:,} timed "
+        "invocations of `app.app(event, context)` with pre-built signed events, logging on "
+        "(the JSON lines go to stdout, which is /dev/null). CPU is the process's "
+        "`time.process_time()` over the timed loop, divided by the count; median of "
+        f"{data['runs']} processes. Secrets are cached after the warm-up (extension path). "
+        "/sms writes DynamoDB over HTTP to the moto server, a separate process: its CPU is "
+        "not in the app's figure but shown beside it (its `/proc` CPU over the whole child, "
+        "per timed invocation), as DynamoDB's own work is not billed to the Lambda. The "
+        "/voice and twimlet rows reuse one signed event; the first /sms row gives every "
+        "invocation its own MessageSid (the new-message path, one PutItem each), the second "
+        "reuses one (the dedupe path: the conditional PutItem fails).",
+        "",
+        table(
+            [
+                "case",
+                "app CPU / call",
+                X_FLOOR,
+                "moto CPU / call",
+                f"target ≤ {TARGET_US:.0f} µs",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    for label, profile in data["profiles"].items():
+        shares = ", ".join(f"{name} {share:.0%}" for name, share in profile["packages"][:8])
+        top = [[name, f"{calls:,}", f"{share:.1%}"] for name, calls, share in profile["functions"]]
+        out += [
+            f"**Where warm CPU goes, {label}** (cProfile own time, one process; profiling "
+            f"inflates small calls, so read the shares, not the times): {shares}.",
+            "",
+            table(["function (by cumulative time)", "calls", "share of the loop's CPU"], top),
+            "",
+        ]
+    return "\n".join(out)
