@@ -34,6 +34,9 @@ def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str
         {
             "AWS_ENDPOINT_URL": moto_url,
             "AWS_DEFAULT_REGION": demo.REGION,
+            # The dev stage reads parameters through the Lambda extension on this port.
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(EXTENSION_PORT),
+            "AWS_SESSION_TOKEN": demo.SESSION_TOKEN,
             "TWILIO_API_BASE_URL": twilio_url,
             "SWITCHBOARD_PUBLIC_URL": public_url,
             "PYTHONUNBUFFERED": "1",
@@ -119,8 +122,6 @@ def run(port: int = 8000) -> int:
                 "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,
                 "SWITCHBOARD_TABLE": names["MessagesTable"],
                 "SWITCHBOARD_QUEUE": names["SendQueue"],
-                "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(EXTENSION_PORT),
-                "AWS_SESSION_TOKEN": demo.SESSION_TOKEN,
             }
         )
         # The dev stage reads parameters through the Lambda extension's port; serve it.

@@ -821,12 +821,16 @@ def test_phone_over_http_against_chalice_local(ssm, twilio, moto_url, fake_twili
     from pathlib import Path
 
     from devkit.phone import OverHttp
-    from devkit.stack import app_environment, wait_for_port
+    from devkit.ssm_extension import ExtensionServer
+    from devkit.stack import EXTENSION_PORT, app_environment, wait_for_port
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
+    # The dev stage reads its parameters through the Lambda extension's port, as in Lambda.
+    extension = ExtensionServer(ssm, token=demo.SESSION_TOKEN, port=EXTENSION_PORT)
+    extension.start()
     process = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("chalice")),
@@ -854,6 +858,7 @@ def test_phone_over_http_against_chalice_local(ssm, twilio, moto_url, fake_twili
     finally:
         process.terminate()
         process.wait(timeout=10)
+        extension.stop()
     assert call.verbs() == [
         ("Gather", ""),
         ("Say", "Press 1"),
