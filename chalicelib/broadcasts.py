@@ -50,13 +50,26 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
         ValidationError: bad input, naming the field.
     """
     from chalicelib import dispatch
-    from chalicelib.outbound import STATUS_CALLBACK, content, default_sender, send_time
+    from chalicelib.outbound import (
+        STATUS_CALLBACK,
+        allowed_prefixes,
+        content,
+        default_sender,
+        send_time,
+    )
 
     validation.only_keys(payload, FIELDS)
     recipients, rejected = _recipients(payload.get("to"))
     body, media_urls = content(payload)
     send_at = send_time(payload)
     sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    prefixes = allowed_prefixes(ctx)
+    if prefixes is not None:
+        # Outside the toll-fraud allow-list: refused like any number that cannot be sent to.
+        rejected += [
+            {"to": n, "reason": "invalid_number"} for n in recipients if not n.startswith(prefixes)
+        ]
+        recipients = [n for n in recipients if n.startswith(prefixes)]
     table = ctx.table
     opted = optouts.opted_out(table, recipients)
     rejected += [{"to": n, "reason": "opted_out"} for n in recipients if n in opted]

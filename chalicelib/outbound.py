@@ -74,6 +74,37 @@ def send_time(payload: dict[str, Any]) -> float | None:
     return requested.timestamp() if requested is not None else None
 
 
+DEFAULT_ALLOWED_PREFIXES = ("+1",)  # NANP: the US and Canada, where a long code sends
+
+
+def allowed_prefixes(ctx: ApiContext) -> tuple[str, ...] | None:
+    """Destination prefixes from outbound/allowed_prefixes (default +1); None allows all ("*").
+
+    A toll-fraud guard: a leaked IAM key, or a bug upstream, must not be able to call or text
+    premium numbers abroad. Twilio's Geo Permissions are the second line.
+    """
+    raw = ctx.parameters.optional("outbound/allowed_prefixes")
+    if raw is None:
+        return DEFAULT_ALLOWED_PREFIXES
+    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
+    return None if "*" in prefixes else prefixes
+
+
+def check_destination(ctx: ApiContext, to: str, field: str = "to") -> None:
+    """Refuse a destination outside the allowed prefixes.
+
+    Raises:
+        ValidationError: naming the field and the parameter that allows it.
+    """
+    prefixes = allowed_prefixes(ctx)
+    if prefixes is not None and not to.startswith(prefixes):
+        raise ValidationError(
+            f"destinations outside {', '.join(prefixes)} are not allowed; add the prefix to "
+            "the parameter outbound/allowed_prefixes",
+            field,
+        )
+
+
 def default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
     """twilio/default_from, which must be a number to place calls.
 
@@ -104,6 +135,7 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     body, media_urls = content(payload)
     send_at = send_time(payload)
     sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    check_destination(ctx, to)
     table = ctx.table
     if optouts.is_opted_out(table, to):
         raise ConflictError("the recipient has opted out", reason="opted_out")
@@ -293,4 +325,5 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
             )
         url = ctx.base_url + "/voice"
     sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
+    check_destination(ctx, to)
     return 201, calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -224,3 +224,29 @@ def test_parameter_store_down_is_503(caller, monkeypatch):
     parameters.reset()
     response = caller.api("/messages", {"to": TO, "body": "hi"})
     assert response["statusCode"] == 503
+
+
+def test_destinations_outside_the_allowed_prefixes_are_refused(caller, ssm, twilio):
+    london = "+442071838750"
+    for path, payload in (("/messages", {"to": london, "body": "hi"}), ("/calls", {"to": london})):
+        response = caller.api(path, payload)
+        assert response["statusCode"] == 400
+        assert response["json"]["error"]["field"] == "to"
+        assert "outbound/allowed_prefixes" in response["json"]["error"]["message"]
+    assert twilio.requests == []
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/outbound/allowed_prefixes", Value="+1, +44", Type="String"
+    )
+    from chalicelib import parameters
+
+    parameters.reset()
+    assert caller.api("/messages", {"to": london, "body": "hi"})["statusCode"] == 201
+
+
+def test_call_with_idempotency_key_is_placed_once(caller, twilio):
+    headers = {"Idempotency-Key": "call-1"}
+    first = caller.api("/calls", {"to": TO, "say": "hi"}, headers=headers)
+    again = caller.api("/calls", {"to": TO, "say": "hi"}, headers=headers)
+    assert first["statusCode"] == again["statusCode"] == 201
+    assert again["json"] == first["json"]
+    assert len(twilio.calls) == 1
