@@ -23,6 +23,9 @@ SEND_QUEUE = os.environ.get("SWITCHBOARD_QUEUE", "switchboard-dev-send")
 # Twilio sends GET webhooks without a Content-Type, which Chalice takes for JSON.
 TWILIO = ["application/x-www-form-urlencoded", "application/json"]
 iam = IAMAuthorizer()
+# Bodies that are not JSON reach api.handle, which answers 400 in the API's error shape, rather
+# than Chalice's own 415 body.
+JSON_API = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 
 
 # Twilio webhooks: no authorizer, the X-Twilio-Signature checked by webhooks.handle is the auth.
@@ -69,7 +72,7 @@ def call_status_webhook():
 
 
 # JSON API for the operator's own systems: IAM (SigV4) authorised.
-@app.route("/messages", methods=["POST"], authorizer=iam)
+@app.route("/messages", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def send_message():
     from chalicelib import api, outbound
 
@@ -90,7 +93,7 @@ def cancel_message(id):
     return api.handle(app.current_request, outbound.cancel_message, body=False)
 
 
-@app.route("/broadcasts", methods=["POST"], authorizer=iam)
+@app.route("/broadcasts", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def create_broadcast():
     from chalicelib import api, broadcasts
 
@@ -111,7 +114,7 @@ def cancel_broadcast(id):
     return api.handle(app.current_request, broadcasts.cancel, body=False)
 
 
-@app.route("/calls", methods=["POST"], authorizer=iam)
+@app.route("/calls", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def place_call():
     from chalicelib import api, outbound
 

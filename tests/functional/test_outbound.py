@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from chalicelib import twilio_rest
@@ -250,3 +252,18 @@ def test_call_with_idempotency_key_is_placed_once(caller, twilio):
     assert first["statusCode"] == again["statusCode"] == 201
     assert again["json"] == first["json"]
     assert len(twilio.calls) == 1
+
+
+def test_a_form_body_gets_the_api_error_shape(caller):
+    from devkit.events import rest_event
+
+    event = rest_event(
+        "POST",
+        f"{EXECUTE_API}/messages",
+        routes=caller.routes,
+        body="to=%2B15105551212&body=hi",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = caller.invoke(event)
+    assert response["statusCode"] == 400
+    assert "JSON" in json.loads(response["body"])["error"]["message"]
