@@ -201,9 +201,13 @@ def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str
             values={":t": True, ":m": exc.message},
         )
         raise
-    messages.try_move(
+    sent = messages.try_move(
         table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
     )
+    if sent is not None:
+        from chalicelib import status
+
+        status.apply_pending(table, sent)
     logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
     return {
         "id": message_id,

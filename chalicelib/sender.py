@@ -16,7 +16,7 @@ import logging
 import random
 from typing import Any
 
-from chalicelib import clock, deps, jobs, messages, optouts, settings
+from chalicelib import clock, deps, jobs, messages, optouts, settings, status
 from chalicelib.storage import ConditionFailedError, Table
 from chalicelib.twilio_rest import (
     TwilioError,
@@ -142,29 +142,22 @@ def _settle_from_twilio(
 
 def record_found(table: Table, message_id: str, found: dict[str, Any]) -> None:
     """Record what Twilio's Messages list says about a message we had lost track of."""
-    status = messages.TWILIO_STATUS.get(found["status"], "sent")
+    outcome = messages.TWILIO_STATUS.get(found["status"], "sent")
     fields: dict[str, Any] = {"sid": found["sid"]}
     if found.get("error_code"):
         fields["error_code"] = found["error_code"]
-    if status != "sent":
-        messages.try_move(
-            table,
-            message_id,
-            "sent",
-            sources=("sending", "queued"),
-            set_fields=fields,
-            remove_fields=("ambiguous",),
-        )
-        messages.try_move(table, message_id, status, sources=("sent",))
-    else:
-        messages.try_move(
-            table,
-            message_id,
-            "sent",
-            sources=("sending", "queued"),
-            set_fields=fields,
-            remove_fields=("ambiguous",),
-        )
+    sent = messages.try_move(
+        table,
+        message_id,
+        "sent",
+        sources=("sending", "queued"),
+        set_fields=fields,
+        remove_fields=("ambiguous",),
+    )
+    if outcome != "sent":
+        messages.try_move(table, message_id, outcome, sources=("sent",))
+    if sent is not None:
+        status.apply_pending(table, sent)
     logger.info(
         "found in Twilio's Messages list", extra={"id": message_id, "message_sid": found["sid"]}
     )
@@ -201,7 +194,7 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         if exc.status == 503:
             _retry(table, record, config, "Twilio unavailable (503)")
         _retry(table, record, config, exc.message, ambiguous=True)
-    messages.try_move(
+    sent = messages.try_move(
         table,
         message_id,
         "sent",
@@ -210,6 +203,8 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         remove_fields=("ambiguous",),
     )
     logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
+    if sent is not None:
+        status.apply_pending(table, sent)
 
 
 def _fail(table: Table, record: dict[str, Any], exc: TwilioRequestError) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from chalicelib import calls, deps, messages, twiml
-from chalicelib.storage import BY_SID
+from chalicelib import calls, clock, deps, messages, twiml
+from chalicelib.storage import BY_SID, Table
 
 if TYPE_CHECKING:
     from chalicelib.parameters import Parameters
@@ -28,7 +28,12 @@ def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
     sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid")
     status = request.twilio_param("MessageStatus") or request.twilio_param("SmsStatus") or ""
     record = _record_for(sid)
-    if record is None or record.get("kind") != "message":
+    if record is None and sid:
+        # Twilio can call back before the sender has stored the SID it just got: keep the
+        # callback a day, to apply when the SID lands (see apply_pending).
+        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+        _keep_pending(sid, status, request.twilio_param("ErrorCode"))
+    elif record is None or record.get("kind") != "message":
         logger.warning("status callback for an unknown message", extra={"message_sid": sid})
     elif messages.apply_status_callback(
         deps.table(), record, status, request.twilio_param("ErrorCode")
@@ -51,3 +56,31 @@ def call_status(request: VerifiedRequest, parameters: Parameters) -> str:
     ):
         logger.info("status callback ignored", extra={"id": record["id"], "status": status})
     return twiml.message_reply(None)
+
+
+PENDING_TTL = 86400
+
+
+def _pending_key(sid: str) -> str:
+    return f"cb#{sid}"
+
+
+def _keep_pending(sid: str, status: str, error_code: str | None) -> None:
+    entry = {"status": status, "error_code": error_code or ""}
+    deps.table().update(
+        _pending_key(sid),
+        "SET callbacks = list_append(if_not_exists(callbacks, :empty), :entry), expires_at = :x",
+        values={":empty": [], ":entry": [entry], ":x": int(clock.now() + PENDING_TTL)},
+    )
+
+
+def apply_pending(table: Table, record: dict[str, Any]) -> None:
+    """Apply callbacks that arrived for record's SID before the SID was stored."""
+    sid = record.get("sid")
+    pending = table.get(_pending_key(sid)) if sid else None
+    if not pending:
+        return
+    for entry in pending.get("callbacks", []):
+        current = table.get(record["pk"]) or record
+        messages.apply_status_callback(table, current, entry["status"], entry["error_code"] or None)
+    table.delete(_pending_key(sid))

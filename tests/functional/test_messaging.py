@@ -554,3 +554,24 @@ def _iso(seconds: float) -> str:
     from chalicelib import clock
 
     return clock.iso(seconds)
+
+
+def test_callback_before_the_sid_is_stored_is_applied_when_it_lands(
+    caller, twilio, jobs, frozen, monkeypatch
+):
+    from chalicelib.twilio_rest import TwilioRest
+
+    real_send = TwilioRest.send_message
+
+    def send_then_twilio_calls_back(self, **options):
+        # Twilio answers, and its delivered callback overtakes the worker's write of the SID.
+        result = real_send(self, **options)
+        assert status_callback(caller, result["sid"], "delivered")["statusCode"] == 200
+        return result
+
+    message_id = scheduled(caller, frozen)
+    monkeypatch.setattr(TwilioRest, "send_message", send_then_twilio_calls_back)
+    jobs.drain()
+    record = message(caller, message_id)
+    assert record["status"] == "delivered"
+    assert statuses(record)[-2:] == ["sent", "delivered"]
