@@ -122,15 +122,7 @@ class Table:
         Raises:
             ConditionFailedError: the condition did not hold (current item attached).
         """
-        request: dict[str, Any] = {"Item": self._ser(item)}
-        if condition:
-            request["ConditionExpression"] = condition
-            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        if names:
-            request["ExpressionAttributeNames"] = names
-        if values:
-            request["ExpressionAttributeValues"] = self._values(values)
-        self._call("put_item", **request)
+        self._call("put_item", Item=self._ser(item), **self._expressions(condition, names, values))
 
     def update(
         self,
@@ -146,19 +138,31 @@ class Table:
         Raises:
             ConditionFailedError: the condition did not hold (current item attached).
         """
-        request: dict[str, Any] = {
-            "Key": self._ser({"pk": pk}),
-            "UpdateExpression": expression,
-            "ReturnValues": "ALL_NEW",
-        }
+        answer = self._call(
+            "update_item",
+            Key=self._ser({"pk": pk}),
+            UpdateExpression=expression,
+            ReturnValues="ALL_NEW",
+            **self._expressions(condition, names, values),
+        )
+        return self._de(answer["Attributes"]) or {}
+
+    def _expressions(
+        self,
+        condition: str | None,
+        names: dict[str, str] | None,
+        values: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {}
         if condition:
             request["ConditionExpression"] = condition
+            # A failed condition then carries the current item: callers decide from it.
             request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         if names:
             request["ExpressionAttributeNames"] = names
         if values:
             request["ExpressionAttributeValues"] = self._values(values)
-        return self._de(self._call("update_item", **request)["Attributes"]) or {}
+        return request
 
     def delete(self, pk: str) -> None:
         """Remove an item (no error when absent)."""
