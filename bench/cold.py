@@ -127,7 +127,7 @@ def importtime(stack: Stack) -> dict[str, Any]:
         "total_us": sum(m[1] for m in modules),
         "by_package": sorted(by_package.items(), key=lambda item: -item[1]),
         "top_self": sorted(modules, key=lambda m: -m[1])[:12],
-        "top_cumulative": sorted(modules, key=lambda m: -m[2])[:12],
+        "cumulative": {name: cumulative_us for name, _, cumulative_us, _ in modules},
     }
 
 

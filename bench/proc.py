@@ -63,6 +63,10 @@ def run_child(
             try:
                 # wait4, not Popen.wait: it returns this child's own rusage.
                 _, status, usage = os.wait4(proc.pid, 0)
+            except BaseException:  # interrupted: leave no child behind
+                proc.kill()
+                proc.wait()
+                raise
             finally:
                 killer.cancel()
             wall = time.perf_counter() - started
