@@ -103,31 +103,39 @@ def measure(stack: Stack, *, runs: int, warmup: int) -> dict[str, Any]:
         raise RuntimeError(f"workers sent {len(accepted)} messages, expected {sends}")
     return {
         "figures": {key: _figure(value) for key, value in samples.items()},
-        "importtime": importtime(stack),
+        "importtime": importtime(stack, runs=runs),
     }
 
 
-def importtime(stack: Stack) -> dict[str, Any]:
-    """Where a /voice cold start's import time goes (python -X importtime, extension path)."""
-    run = run_child(
-        job(SWITCHBOARD, "voice", scenarios.voice(SWITCHBOARD)),
-        stack.env("switchboard"),
-        python_flags=["-X", "importtime"],
-    )
-    modules = []
-    for line in run.stderr.splitlines():
-        found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)", line)
-        if found:
-            self_us, cumulative_us, indent, name = found.groups()
-            modules.append((name, int(self_us), int(cumulative_us), len(indent) // 2))
-    by_package: dict[str, int] = defaultdict(int)
-    for name, self_us, _, _ in modules:
+def importtime(stack: Stack, *, runs: int) -> dict[str, Any]:
+    """Where a /voice cold start's import time goes (python -X importtime, extension path).
+
+    Each module's self and cumulative time is its median over runs (one run is noisy).
+    """
+    selfs: dict[str, list[int]] = defaultdict(list)
+    cumulatives: dict[str, list[int]] = defaultdict(list)
+    for _ in range(runs):
+        run = run_child(
+            job(SWITCHBOARD, "voice", scenarios.voice(SWITCHBOARD)),
+            stack.env("switchboard"),
+            python_flags=["-X", "importtime"],
+        )
+        for line in run.stderr.splitlines():
+            found = re.match(r"import time:\s+(\d+) \|\s+(\d+) \| \s*(\S+)", line)
+            if found:
+                self_us, cumulative_us, name = found.groups()
+                selfs[name].append(int(self_us))
+                cumulatives[name].append(int(cumulative_us))
+    modules = [(name, median(selfs[name]), median(cumulatives[name])) for name in selfs]
+    by_package: dict[str, float] = defaultdict(float)
+    for name, self_us, _ in modules:
         by_package[name.split(".")[0]] += self_us
     return {
+        "runs": runs,
         "total_us": sum(m[1] for m in modules),
         "by_package": sorted(by_package.items(), key=lambda item: -item[1]),
         "top_self": sorted(modules, key=lambda m: -m[1])[:12],
-        "cumulative": {name: cumulative_us for name, _, cumulative_us, _ in modules},
+        "cumulative": {name: cumulative for name, _, cumulative in modules},
     }
 
 
@@ -202,12 +210,13 @@ def render(data: dict[str, Any]) -> str:
 
 def _render_importtime(data: dict[str, Any]) -> list[str]:
     packages = [[name, f"{us / 1000:.1f} ms"] for name, us in data["by_package"][:12]]
-    top = [[name, f"{s / 1000:.1f} ms", f"{c / 1000:.1f} ms"] for name, s, c, _ in data["top_self"]]
+    top = [[name, f"{s / 1000:.1f} ms", f"{c / 1000:.1f} ms"] for name, s, c in data["top_self"]]
     return [
         "### Where a /voice cold start's imports go",
         "",
-        "`python -X importtime` on the extension path, one run (wall-clock µs as Python reports "
-        f"them, imports during handling included): {data['total_us'] / 1000:.1f} ms in all.",
+        "`python -X importtime` on the extension path, each module's median over "
+        f"{data['runs']} runs (wall-clock µs as Python reports them, imports made while "
+        f"handling included): {data['total_us'] / 1000:.1f} ms in all.",
         "",
         table(["top-level package", "self time"], packages),
         "",

@@ -27,6 +27,7 @@ def build(out: Path) -> Path:
         subprocess.CalledProcessError: packaging failed.
     """
     env = clean_environ()
+    env.pop("PYTHONPYCACHEPREFIX")  # packaging as a developer would run it
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     subprocess.run(
         [
@@ -118,6 +119,9 @@ def cold_from_package(
         for label, app, bytecode in VARIANTS:
             tree = trees[bytecode]
             env = stack.env("switchboard" if app is SWITCHBOARD else app.name)
+            # As in Lambda: bytecode only where it ships (the tree, the installed Python and
+            # boto3), nothing written.
+            env.pop("PYTHONPYCACHEPREFIX", None)
             env["PYTHONDONTWRITEBYTECODE"] = "1"
             env["PYTHONPATH"] = str(tree)
             target = (

@@ -167,7 +167,10 @@ METHOD = """## Method
 
 - Every figure is the median of several runs of fresh processes; comparisons run side by side in
   the same invocation, interleaved round by round, and are reported as ratios, because absolute
-  times on a shared machine drift. One warm-up round (not counted) fills the bytecode caches.
+  times on a shared machine drift. One warm-up round (not counted) fills the bytecode cache,
+  which the children keep in `.local/bench-pycache` (`PYTHONPYCACHEPREFIX`, whatever the
+  shell says about `PYTHONDONTWRITEBYTECODE`), so sections 1 to 3 measure compiled code, as
+  after a deploy that ships bytecode; section 4 measures the zip as it ships.
 - Processes: the moto server (`python -m devkit.moto_server`) and the fake Twilio API
   (`python -m devkit.fake_twilio`) run in their own processes; the Lambda extension stand-in
   (`devkit.ssm_extension`) runs in a thread of the benchmark, backed by the moto server, as the
