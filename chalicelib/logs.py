@@ -109,6 +109,12 @@ def configure(level: int = logging.INFO) -> None:
         target.propagate = False
     # twilio-python logs every request's URL and query (phone numbers) at INFO, as plain text.
     logging.getLogger("twilio").setLevel(logging.WARNING)
+    # Fields the JSON lines never show: skipping them saves the stack walk that finds the
+    # caller's file and line, and the thread/process lookups, on every record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
 
 
 def bind(**fields: Any) -> None:
