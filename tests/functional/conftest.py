@@ -20,7 +20,7 @@ from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
 from devkit.moto_server import MotoServer
-from devkit.worker import QueueDriver
+from devkit.worker import QueueDriver, schedule_event
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
 
@@ -105,6 +105,13 @@ def jobs(app: Any) -> QueueDriver:
     return QueueDriver(
         boto3.client("sqs"), resources.names("dev")["SendQueue"], application.send_worker
     )
+
+
+def run_schedule(handler: str) -> Any:
+    """Invoke a schedule handler (dispatch_due, reconcile_sending) as EventBridge does."""
+    import app as application
+
+    return getattr(application, handler)(schedule_event(handler), LambdaContext(handler))
 
 
 class Clock:

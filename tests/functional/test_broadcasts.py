@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from chalicelib import clock, deps, dispatch, pacing
+from chalicelib import clock, deps, pacing
+
+from .conftest import run_schedule
 
 TO = "+15105551212"
 
@@ -78,7 +80,7 @@ def test_scheduled_broadcast_can_be_canceled(caller, twilio, jobs, frozen):
     assert canceled["statusCode"] == 200
     assert canceled["json"]["canceled"] == 5
     frozen.advance(600)
-    dispatch.dispatch()
+    run_schedule("dispatch_due")
     jobs.drain()
     assert twilio.messages == []
     assert counts(caller, data["id"])["counts"] == {"canceled": 5}
@@ -132,7 +134,7 @@ def test_faults_lose_nothing_and_send_nothing_twice(caller, twilio, jobs, frozen
     broadcast = create(caller, {"to": recipients, "body": "broadcast"})["json"]
     assert broadcast["count"] == 1000
     frozen.advance(61)
-    dispatch.dispatch()
+    run_schedule("dispatch_due")
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         if jobs.drain(replay_failures=True):
@@ -143,8 +145,8 @@ def test_faults_lose_nothing_and_send_nothing_twice(caller, twilio, jobs, frozen
         # Stand-ins for the schedules seeing time pass: the five-minute sweep re-enqueues
         # what is still queued, reconcile settles what is stuck in sending.
         frozen.advance(601)
-        dispatch.dispatch()
-        dispatch.reconcile()
+        run_schedule("dispatch_due")
+        run_schedule("reconcile_sending")
         time.sleep(1)  # pacing delays are whole seconds
     twilio.set_faults(rate=0.0)
     accepted = [m["to"] for m in twilio.messages]

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from chalicelib import dispatch, storage
+from chalicelib import storage
 from devkit import demo
 
-from .conftest import EXECUTE_API
+from .conftest import EXECUTE_API, run_schedule
 
 TO = "+15105551212"
 OTHER = "+15105550000"
@@ -50,8 +50,8 @@ def status_callback(caller, sid, status, **extra):
     return caller.webhook("/status/messages", params)
 
 
-def tick(now=None):
-    return dispatch.dispatch(now)
+def tick():
+    return run_schedule("dispatch_due")
 
 
 # --- immediate sends ---------------------------------------------------------------------
@@ -445,7 +445,7 @@ def test_reconcile_settles_messages_stuck_in_sending(caller, app, twilio, jobs, 
     twilio_client = deps.twilio()
     twilio_client.send_message(to=TO, body="already at twilio", sender=demo.NUMBER)
     frozen.advance(601)
-    counts = dispatch.reconcile()
+    counts = run_schedule("reconcile_sending")
     assert counts == {"found": 1, "requeued": 1}
     jobs.drain()
     assert message(caller, found_id)["status"] == "sent"
