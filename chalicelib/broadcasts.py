@@ -49,7 +49,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     Raises:
         ValidationError: bad input, naming the field.
     """
-    from chalicelib import dispatch
+    from chalicelib import jobs
     from chalicelib.outbound import (
         STATUS_CALLBACK,
         allowed_prefixes,
@@ -116,11 +116,12 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
         }
     )
     if send_at is None:
+        # Start sending now, from the worker: claiming and enqueuing a large broadcast's first
+        # slots inside this request could outlast API Gateway's 29 s on a small Lambda.
         try:
-            dispatch.dispatch(now)
-        except Exception:
-            # The records are stored as due; the minute trigger sends them regardless.
-            logger.exception("immediate dispatch failed; the schedule trigger will send")
+            jobs.defer("dispatch", {})
+        except jobs.JobQueueError:
+            logger.error("could not start the broadcast now; the minute trigger will")
     logger.info("broadcast created", extra={"id": broadcast_id, "count": len(recipients)})
     return 202, {"id": broadcast_id, "count": len(recipients), "rejected": rejected}
 

@@ -72,6 +72,11 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     return counts
 
 
+def dispatch_job(payload: dict[str, Any]) -> None:
+    """Job "dispatch": a dispatcher run outside the minute trigger (a new broadcast starts)."""
+    dispatch()
+
+
 def _due(table: Table, state: str, until: float, limit: int) -> list[dict[str, Any]]:
     if limit <= 0:
         return []

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 # kind -> "module:function"; imported on first use so the worker loads only what it runs.
 HANDLERS = {
     "send": "chalicelib.sender:send_job",
+    "dispatch": "chalicelib.dispatch:dispatch_job",
     "sms_notification": "chalicelib.notifications:sms_notification",
     "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",
 }

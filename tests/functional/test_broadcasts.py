@@ -116,6 +116,7 @@ def test_pacing_reserves_slots_at_the_rate_within_a_horizon(app, ssm):
 def test_dispatch_enqueues_no_more_than_the_horizon_holds(caller, monkeypatch, jobs, frozen):
     monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "0.05")  # one message every 20 s
     data = create(caller, {"to": numbers(10), "body": "slow"})["json"]
+    assert jobs.poll_once() == (1, 0)  # the dispatch job the broadcast queued
     # 120 s of horizon at 0.05/s: six slots (0, 20, ... 100 s); the rest wait in the table.
     assert counts(caller, data["id"])["counts"] == {"queued": 6, "scheduled": 4}
 
