@@ -1,4 +1,4 @@
-"""Domain errors the API maps to 404 and 409 (validation errors live in validation.py)."""
+"""Domain errors mapped to HTTP answers in one place (validation errors live in validation.py)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,7 @@ class ConflictError(Exception):
         self.message = message
         self.reason = reason
         self.details = details
+
+
+class StorageError(Exception):
+    """DynamoDB could not be reached or refused the request."""

@@ -11,6 +11,10 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+# Defined with the other domain errors so the webhook gate can catch it without importing
+# this module (and what it imports) on the /voice path.
+from chalicelib.errors import StorageError
+
 logger = logging.getLogger(__name__)
 
 # Sparse indexes declared in infra/resources.json.
@@ -21,10 +25,6 @@ BY_INBOUND = "by-inbound"
 
 _CONNECT_TIMEOUT = 1.0
 _READ_TIMEOUT = 3.0
-
-
-class StorageError(Exception):
-    """DynamoDB could not be reached or refused the request."""
 
 
 class ConditionFailedError(Exception):

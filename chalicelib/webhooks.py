@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chalicelib import logs, parameters, responses, settings
-from chalicelib.storage import StorageError
+from chalicelib.errors import StorageError
 from chalicelib.webhook_security import SignatureError, VerifiedRequest, verify
 
 if TYPE_CHECKING:
