@@ -107,6 +107,38 @@ def jobs(app: Any) -> QueueDriver:
     )
 
 
+@pytest.fixture
+def hanging_endpoint() -> Iterator[str]:
+    """A URL whose server accepts connections and never answers: only timeouts end a call."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
 def run_schedule(handler: str) -> Any:
     """Invoke a schedule handler (dispatch_due, reconcile_sending) as EventBridge does."""
     import app as application

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import pytest
@@ -173,36 +171,13 @@ def test_fail_closed_when_store_unreachable(caller, monkeypatch, log_lines):
     assert any("parameter store unreachable" in line["message"] for line in log_lines())
 
 
-def test_fail_closed_when_store_hangs(caller, monkeypatch):
+def test_fail_closed_when_store_hangs(caller, monkeypatch, hanging_endpoint):
     # Accepts connections and never answers: the read timeout must end it.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def hold() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-        parameters.reset()
-        started = time.monotonic()
-        response = caller.webhook("/voice", CALL)
-        elapsed = time.monotonic() - started
-    finally:
-        stop.set()
-        thread.join()
-        for conn in accepted:
-            conn.close()
-        listener.close()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", hanging_endpoint)
+    parameters.reset()
+    started = time.monotonic()
+    response = caller.webhook("/voice", CALL)
+    elapsed = time.monotonic() - started
     assert response["statusCode"] == 500
     assert elapsed < 8
 
