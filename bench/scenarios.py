@@ -16,15 +16,7 @@ from devkit.worker import sqs_event
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
 QUEUE_ARN = f"arn:aws:sqs:{demo.REGION}:123456789012:{QUEUE}"
-CALL = {
-    "CallSid": "CA" + "a" * 32,
-    "AccountSid": demo.ACCOUNT_SID,
-    "From": "+15105551212",
-    "To": demo.NUMBER,
-    "CallStatus": "ringing",
-    "Direction": "inbound",
-    "ApiVersion": "2010-04-01",
-}
+CALL = demo.CALL
 RECIPIENT = "+15105550199"
 
 

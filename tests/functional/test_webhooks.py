@@ -14,17 +14,7 @@ from .conftest import EXECUTE_API
 
 HEADER = '<?xml version="1.0" encoding="UTF-8"?>'
 HELLO = f"{HEADER}<Response><Say>Hello World</Say></Response>"
-CALL = {
-    "CallSid": "CA" + "a" * 32,
-    "AccountSid": demo.ACCOUNT_SID,
-    "From": "+15105551212",
-    "To": demo.NUMBER,
-    "CallStatus": "ringing",
-    "Direction": "inbound",
-    "ApiVersion": "2010-04-01",
-    "FromZip": "",
-    "FromCity": "",
-}
+CALL = demo.CALL
 SMS = {
     "MessageSid": "SM" + "b" * 32,
     "AccountSid": demo.ACCOUNT_SID,
