@@ -11,7 +11,15 @@ from urllib.parse import urlencode
 from bench import scenarios
 from bench.proc import ROOT, ChildRun, median, run_child
 from bench.report import X_FLOOR, mib, ratio, table, verdict
-from bench.scenarios import CALL, FLOOR, QUICKSTART, RECIPIENT, SWITCHBOARD, App
+from bench.scenarios import (
+    CALL,
+    FLOOR,
+    QUICKSTART,
+    RECIPIENT,
+    SWITCHBOARD,
+    SWITCHBOARD_BOTO3,
+    App,
+)
 from bench.stack import Stack
 from devkit.worker import schedule_event
 
@@ -139,8 +147,9 @@ def measure(stack: Stack, *, runs: int) -> dict[str, Any]:
     peaks: dict[str, list[int]] = defaultdict(list)
     growth: dict[str, list[tuple[str, int, str]]] = {}
     for _ in range(runs):
-        for app in (FLOOR, QUICKSTART, SWITCHBOARD):
-            steps = _switchboard_steps(stack) if app is SWITCHBOARD else _baseline_steps(app, stack)
+        for app in (FLOOR, QUICKSTART, SWITCHBOARD, SWITCHBOARD_BOTO3):
+            ours = app in (SWITCHBOARD, SWITCHBOARD_BOTO3)
+            steps = _switchboard_steps(stack) if ours else _baseline_steps(app, stack)
             job = {"app_dir": app.app_dir, "module": app.module, "steps": steps}
             run = run_child(job, stack.env(app.name))
             _check(app, run)

@@ -37,6 +37,13 @@ QUICKSTART = App(
     "bench.baselines.quickstart_app",
 )
 SWITCHBOARD = App("switchboard", str(ROOT), "app", "app")
+# The counterfactual: the same app with its AWS calls through boto3 (bench/variants/boto3_app.py).
+SWITCHBOARD_BOTO3 = App(
+    "switchboard, AWS calls through boto3",
+    str(ROOT),
+    "bench.variants.boto3_app",
+    "bench.variants.boto3_app",
+)
 
 
 @cache
@@ -110,7 +117,7 @@ def sqs(bodies: list[Any]) -> dict[str, Any]:
 
 def worker_event(app: App, stack: Stack) -> dict[str, Any]:
     """A one-record queue batch for app's worker; for Switchboard, a queued message it sends."""
-    if app is SWITCHBOARD:
+    if app in (SWITCHBOARD, SWITCHBOARD_BOTO3):
         return sqs([{"kind": "send", "payload": {"id": seed_message(stack, "queued")}}])
     if app is QUICKSTART:
         return sqs([{"to": RECIPIENT, "body": "Your table is ready"}])
@@ -137,7 +144,7 @@ def seed_message(
         retention_days=90,
         broadcast_id=broadcast_id,
     )
-    Table(TABLE, client=stack.client("dynamodb")).put(record)
+    Table(TABLE).put(record)
     return message_id
 
 
@@ -145,4 +152,4 @@ def seed(stack: Stack, item: dict[str, Any]) -> None:
     """Write any item to the app's table."""
     from chalicelib.storage import Table
 
-    Table(TABLE, client=stack.client("dynamodb")).put(item)
+    Table(TABLE).put(item)

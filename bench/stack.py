@@ -160,7 +160,7 @@ class Stack:
                 "TWILIO_API_BASE_URL": self.twilio_url,
             }
         )
-        if app == "switchboard":
+        if app.startswith("switchboard"):
             env.update(
                 {
                     "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,

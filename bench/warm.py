@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from bench import scenarios
 from bench.proc import ROOT, median, run_child
 from bench.report import X_FLOOR, ratio, table, verdict
-from bench.scenarios import FLOOR, QUICKSTART, SWITCHBOARD, App
+from bench.scenarios import FLOOR, QUICKSTART, SWITCHBOARD, SWITCHBOARD_BOTO3, App
 from bench.stack import Stack
 
 TARGET_US = 150.0
@@ -21,6 +21,8 @@ class Case(NamedTuple):
     route: str  # "voice", "forward", "sms", "sms-repeat"
 
 
+SMS_NEW = "switchboard /sms, new MessageSid each time"
+SMS_BOTO3 = "… AWS calls through boto3: /sms, new MessageSid"
 CASES = [
     Case("floor /voice", FLOOR, "voice"),
     Case("floor /sms", FLOOR, "sms"),
@@ -28,8 +30,9 @@ CASES = [
     Case("quickstart /sms", QUICKSTART, "sms"),
     Case("switchboard /voice", SWITCHBOARD, "voice"),
     Case("switchboard /twimlets/forward (stage 1)", SWITCHBOARD, "forward"),
-    Case("switchboard /sms, new MessageSid each time", SWITCHBOARD, "sms"),
+    Case(SMS_NEW, SWITCHBOARD, "sms"),
     Case("switchboard /sms, repeated MessageSid (dedupe path)", SWITCHBOARD, "sms-repeat"),
+    Case(SMS_BOTO3, SWITCHBOARD_BOTO3, "sms"),
 ]
 BASE = {"voice": "floor /voice", "forward": "floor /voice", "sms": "floor /sms"}
 BASE["sms-repeat"] = "floor /sms"
@@ -39,7 +42,7 @@ PROFILED = [c for c in CASES if c.app is SWITCHBOARD]
 def _job(case: Case, count: int, *, profile: bool = False) -> dict[str, Any]:
     """Two warm-up invocations (secrets fetched, lazy imports done), then count timed ones."""
     app = case.app
-    if case.route == "sms" and app is SWITCHBOARD:
+    if case.route == "sms" and app in (SWITCHBOARD, SWITCHBOARD_BOTO3):
         # Each its own MessageSid: every invocation stores a new inbound message.
         warmup = [scenarios.sms(app) for _ in range(2)]
         timed, repeat = [scenarios.sms(app) for _ in range(count)], 1
@@ -167,7 +170,9 @@ def render(data: dict[str, Any]) -> str:
         "per timed invocation), as DynamoDB's own work is not billed to the Lambda. The "
         "/voice and twimlet rows reuse one signed event; the first /sms row gives every "
         "invocation its own MessageSid (the new-message path, one PutItem each), the second "
-        "reuses one (the dedupe path: the conditional PutItem fails).",
+        "reuses one (the dedupe path: the conditional PutItem fails). The last row is the "
+        "same app with its AWS calls made through boto3 (`bench/variants/boto3_app.py`), "
+        "as before `chalicelib.awsjson`.",
         "",
         table(
             [

@@ -152,39 +152,53 @@ class ParameterCache:
             self._entries.clear()
 
 
-def get_ssm_client() -> Any:
-    """This container's SSM client: at most 2 attempts of 1 s connect + 2 s read."""
-    from chalicelib import aws
-
-    return aws.client(
-        "ssm", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT, attempts=_MAX_ATTEMPTS
-    )
+_services: list[Any] = []
 
 
-def fetch_by_path(path: str, client: Any = None) -> dict[str, str]:
+def get_ssm_service() -> Any:
+    """This container's SSM endpoint: at most 2 attempts of 1 s connect + 2 s read."""
+    if not _services:
+        from chalicelib import awsjson
+
+        _services.append(
+            awsjson.Service(
+                "ssm",
+                "AmazonSSM",
+                json_version="1.1",
+                connect_timeout=_CONNECT_TIMEOUT,
+                read_timeout=_READ_TIMEOUT,
+                attempts=_MAX_ATTEMPTS,
+            )
+        )
+    return _services[0]
+
+
+def fetch_by_path(path: str, service: Any = None) -> dict[str, str]:
     """Read every parameter under path (recursive, decrypted, all pages) in one walk.
 
     Raises:
         ParameterStoreError: SSM could not be reached or refused the request.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from chalicelib.awsjson import AwsError
 
-    ssm = client or get_ssm_client()
+    ssm = service or get_ssm_service()
     prefix = path.rstrip("/") + "/"
     values: dict[str, str] = {}
+    request: dict[str, Any] = {"Path": path, "Recursive": True, "WithDecryption": True}
     try:
-        pages = ssm.get_paginator("get_parameters_by_path").paginate(
-            Path=path, Recursive=True, WithDecryption=True
-        )
-        for page in pages:
+        while True:
+            page = ssm.call("GetParametersByPath", request)
             for parameter in page.get("Parameters", []):
                 name = parameter["Name"]
                 values[name[len(prefix) :] if name.startswith(prefix) else name] = parameter[
                     "Value"
                 ]
-    except (BotoCoreError, ClientError) as exc:
-        # The exception names the failure class only; botocore messages never hold values.
-        raise ParameterStoreError(f"cannot read {path}: {type(exc).__name__}") from exc
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
+    except AwsError as exc:
+        # The error names AWS's code only; AWS's messages never hold values.
+        raise ParameterStoreError(f"cannot read {path}: {exc.code}") from exc
     return values
 
 
@@ -243,7 +257,7 @@ _named = ParameterCache(lambda name: fetch_via_extension(name))
 def load(settings: Settings, *, stale_ok: bool = False) -> Parameters:
     """Return the stage's parameters, cached for the configured TTL.
 
-    With the extension configured, names are read on demand through it (no boto3 import);
+    With the extension configured, names are read on demand through it (one GET to localhost);
     otherwise the whole path is read in one GetParametersByPath walk. With stale_ok, values
     cached earlier serve however old when the store cannot be read (the fallback webhook).
 
@@ -277,9 +291,9 @@ def load(settings: Settings, *, stale_ok: bool = False) -> Parameters:
 
 
 def reset() -> None:
-    """Drop the caches and the AWS clients, so the next call reads the current environment."""
-    from chalicelib import aws
-
+    """Drop the caches and the connections, so the next call reads the current environment."""
     _cache.clear()
     _named.clear()
-    aws.reset()
+    for service in _services:
+        service.close()
+    _services.clear()

@@ -20,37 +20,40 @@ class QueueError(Exception):
 _urls: dict[str, str] = {}
 
 
-def get_client() -> Any:
-    """This container's SQS client."""
-    from chalicelib import aws
+_services: list[Any] = []
 
-    return aws.client("sqs")
+
+def get_service() -> Any:
+    """This container's SQS endpoint (chalicelib.awsjson, SQS's JSON protocol: no boto3)."""
+    if not _services:
+        from chalicelib import awsjson
+
+        _services.append(awsjson.Service("sqs", "AmazonSQS"))
+    return _services[0]
 
 
 def reset() -> None:
-    """Forget the queue URLs and the AWS clients (tests)."""
-    from chalicelib import aws
-
+    """Forget the queue URLs and the connections (tests)."""
     _urls.clear()
-    aws.reset()
+    for service in _services:
+        service.close()
+    _services.clear()
 
 
-def _call(operation: str, **request: Any) -> Any:
-    from botocore.exceptions import BotoCoreError, ClientError
+def _call(action: str, **request: Any) -> Any:
+    from chalicelib.awsjson import AwsError
 
     try:
-        return getattr(get_client(), operation)(**request)
-    except ClientError as exc:
-        raise QueueError(f"{operation} failed: {exc.response['Error']['Code']}") from exc
-    except BotoCoreError as exc:
-        raise QueueError(f"{operation} failed: {type(exc).__name__}") from exc
+        return get_service().call(action, request)
+    except AwsError as exc:
+        raise QueueError(f"{action} failed: {exc.code}") from exc
 
 
 def queue_url(name: str) -> str:
     """The queue's URL, looked up once per container."""
     url = _urls.get(name)
     if url is None:
-        url = _urls[name] = _call("get_queue_url", QueueName=name)["QueueUrl"]
+        url = _urls[name] = _call("GetQueueUrl", QueueName=name)["QueueUrl"]
     return url
 
 
@@ -82,7 +85,7 @@ def send_many(name: str, entries: list[tuple[dict[str, Any], float]]) -> None:
             for i, (body, delay) in enumerate(entries[start : start + 10], start)
         }
         for _ in range(3):
-            answer = _call("send_message_batch", QueueUrl=url, Entries=list(pending.values()))
+            answer = _call("SendMessageBatch", QueueUrl=url, Entries=list(pending.values()))
             for done in answer.get("Successful", []):
                 pending.pop(done["Id"], None)
             if not pending:
@@ -94,7 +97,7 @@ def send_many(name: str, entries: list[tuple[dict[str, Any], float]]) -> None:
 def retry_later(name: str, receipt_handle: str, seconds: float) -> None:
     """Make a received record visible again after seconds (the backoff before its redelivery)."""
     _call(
-        "change_message_visibility",
+        "ChangeMessageVisibility",
         QueueUrl=queue_url(name),
         ReceiptHandle=receipt_handle,
         VisibilityTimeout=max(0, min(MAX_VISIBILITY, int(seconds))),

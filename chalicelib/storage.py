@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from typing import Any
 
 # Defined with the other domain errors so the webhook gate can catch it without importing
@@ -35,78 +34,140 @@ class ConditionFailedError(Exception):
         self.current = current
 
 
-def get_client() -> Any:
-    """This container's DynamoDB client."""
-    from chalicelib import aws
+_services: list[Any] = []
 
-    return aws.client("dynamodb", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT)
+
+def get_service() -> Any:
+    """This container's DynamoDB endpoint (chalicelib.awsjson: no boto3 on the webhook path)."""
+    if not _services:
+        from chalicelib import awsjson
+
+        _services.append(
+            awsjson.Service(
+                "dynamodb",
+                "DynamoDB_20120810",
+                connect_timeout=_CONNECT_TIMEOUT,
+                read_timeout=_READ_TIMEOUT,
+            )
+        )
+    return _services[0]
 
 
 def reset() -> None:
-    """Forget the tables and the AWS clients, so the next call reads the environment (tests)."""
-    from chalicelib import aws
-
+    """Forget the tables and the connections, so the next call reads the environment (tests)."""
     _tables.clear()
-    aws.reset()
+    for service in _services:
+        service.close()
+    _services.clear()
 
 
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, float):
-        return Decimal(repr(value))
+def attribute(value: Any) -> dict[str, Any]:
+    """A Python value as a DynamoDB attribute value ({"S": "…"}, {"N": "…"}, …)."""
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if value is None:
+        return {"NULL": True}
     if isinstance(value, dict):
-        return {k: _to_dynamo(v) for k, v in value.items()}
+        return {"M": {str(k): attribute(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
+        return {"L": [attribute(v) for v in value]}
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise TypeError("DynamoDB numbers must be finite")
+        return {"N": repr(value)}
+    if isinstance(value, bytes | bytearray):
+        import base64
 
+        return {"B": base64.b64encode(value).decode("ascii")}
+    from decimal import Decimal
 
-def _from_dynamo(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
+        return {"N": str(value)}
+    raise TypeError(f"cannot store a {type(value).__name__} in DynamoDB")
+
+
+def value_of(attr: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python: numbers as int when whole, else float."""
+    (kind, raw), *_ = attr.items()
+    if kind == "S":
+        return raw
+    if kind == "N":
+        return _number(raw)
+    if kind == "M":
+        return {k: value_of(v) for k, v in raw.items()}
+    if kind == "L":
+        return [value_of(v) for v in raw]
+    if kind == "BOOL":
+        return raw
+    if kind == "NULL":
+        return None
+    if kind == "SS":
+        return set(raw)
+    if kind == "NS":
+        return {_number(n) for n in raw}
+    import base64
+
+    if kind == "B":
+        return base64.b64decode(raw)
+    if kind == "BS":
+        return {base64.b64decode(b) for b in raw}
+    raise ValueError(f"unknown DynamoDB type {kind}")
+
+
+def _number(raw: str) -> int | float:
+    try:
+        return int(raw)
+    except ValueError:
+        from decimal import Decimal
+
+        number = Decimal(raw)
+        return int(number) if number == number.to_integral_value() else float(number)
 
 
 class Table:
     """Typed access to the table: plain dicts in, plain dicts out."""
 
-    def __init__(self, name: str, client: Any = None) -> None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
+    def __init__(self, name: str, service: Any = None) -> None:
         self.name = name
-        self._client = client or get_client()
-        self._serializer = TypeSerializer()
-        self._deserializer = TypeDeserializer()
+        self._service = service or get_service()
 
     def _ser(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._serializer.serialize(_to_dynamo(v)) for k, v in item.items()}
+        return {k: attribute(v) for k, v in item.items()}
 
     def _de(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
         if item is None:
             return None
-        return {k: _from_dynamo(self._deserializer.deserialize(v)) for k, v in item.items()}
+        return {k: value_of(v) for k, v in item.items()}
 
     def _values(self, values: dict[str, Any] | None) -> dict[str, Any] | None:
         return self._ser(values) if values else None
 
-    def _call(self, operation: str, **request: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+    def _call(self, action: str, **request: Any) -> Any:
+        from chalicelib.awsjson import AwsError
+
+        request["TableName"] = self.name
+        try:
+            return self._service.call(action, request)
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                raise ConditionFailedError(self._de(exc.body.get("Item"))) from exc
+            raise StorageError(f"{action} failed: {exc.code}") from exc
+
+    def _call_raw(self, action: str, request: dict[str, Any]) -> Any:
+        from chalicelib.awsjson import AwsError
 
         try:
-            return getattr(self._client, operation)(TableName=self.name, **request)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ConditionFailedError(self._de(exc.response.get("Item"))) from exc
-            raise StorageError(f"{operation} failed: {exc.response['Error']['Code']}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"{operation} failed: {type(exc).__name__}") from exc
+            return self._service.call(action, request)
+        except AwsError as exc:
+            raise StorageError(f"{action} failed: {exc.code}") from exc
 
     def get(self, pk: str, *, consistent: bool = True) -> dict[str, Any] | None:
         """The item with this key, or None."""
-        answer = self._call("get_item", Key=self._ser({"pk": pk}), ConsistentRead=consistent)
+        answer = self._call("GetItem", Key=self._ser({"pk": pk}), ConsistentRead=consistent)
         return self._de(answer.get("Item"))
 
     def put(
@@ -122,7 +183,7 @@ class Table:
         Raises:
             ConditionFailedError: the condition did not hold (current item attached).
         """
-        self._call("put_item", Item=self._ser(item), **self._expressions(condition, names, values))
+        self._call("PutItem", Item=self._ser(item), **self._expressions(condition, names, values))
 
     def update(
         self,
@@ -139,7 +200,7 @@ class Table:
             ConditionFailedError: the condition did not hold (current item attached).
         """
         answer = self._call(
-            "update_item",
+            "UpdateItem",
             Key=self._ser({"pk": pk}),
             UpdateExpression=expression,
             ReturnValues="ALL_NEW",
@@ -166,7 +227,7 @@ class Table:
 
     def delete(self, pk: str) -> None:
         """Remove an item (no error when absent)."""
-        self._call("delete_item", Key=self._ser({"pk": pk}))
+        self._call("DeleteItem", Key=self._ser({"pk": pk}))
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> None:
         """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""
@@ -192,26 +253,16 @@ class Table:
         raise StorageError("batch write left items unprocessed")
 
     def _client_batch_write(self, requests: list[dict[str, Any]]) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return self._client.batch_write_item(RequestItems={self.name: requests})
-        except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"batch write failed: {type(exc).__name__}") from exc
+        return self._call_raw("BatchWriteItem", {"RequestItems": {self.name: requests}})
 
     def get_many(self, pks: list[str]) -> dict[str, dict[str, Any]]:
         """Items by key (100 per request); missing keys are absent from the answer."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(pks), 100):
             keys = [self._ser({"pk": pk}) for pk in dict.fromkeys(pks[start : start + 100])]
             request = {self.name: {"Keys": keys, "ConsistentRead": True}}
             for _ in range(8):
-                try:
-                    answer = self._client.batch_get_item(RequestItems=request)
-                except (BotoCoreError, ClientError) as exc:
-                    raise StorageError(f"batch get failed: {type(exc).__name__}") from exc
+                answer = self._call_raw("BatchGetItem", {"RequestItems": request})
                 for raw in answer.get("Responses", {}).get(self.name, []):
                     item = self._de(raw) or {}
                     found[item["pk"]] = item
@@ -259,7 +310,7 @@ class Table:
             request["Limit"] = limit
         if start:
             request["ExclusiveStartKey"] = self._ser(start)
-        answer = self._call("query", **request)
+        answer = self._call("Query", **request)
         items = [self._de(raw) or {} for raw in answer.get("Items", [])]
         last = answer.get("LastEvaluatedKey")
         return items, (self._de(last) if last else None)
@@ -280,6 +331,6 @@ _tables: dict[str, Table] = {}
 def get_table(name: str) -> Table:
     """This container's Table for name."""
     table = _tables.get(name)
-    if table is None or table._client is not get_client():
+    if table is None:
         table = _tables[name] = Table(name)
     return table
