@@ -22,7 +22,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote, unquote
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,25 @@ def candidate_urls(event: dict[str, Any], public_url: str | None) -> list[str]:
     return list(_iter_candidates(event, public_url))
 
 
+def parse_form(body: str) -> list[tuple[str, str]]:
+    """A form body's pairs, exactly as parse_qsl(body, keep_blank_values=True) gives them.
+
+    Written out because parse_qsl's per-field coercion and unquote calls were a tenth of a
+    webhook's CPU; fields without "+" or "%" (most of Twilio's) are taken as they are.
+    """
+    pairs = []
+    for field in body.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name or "%" in name:
+            name = unquote(name.replace("+", " "))
+        if "+" in value or "%" in value:
+            value = unquote(value.replace("+", " "))
+        pairs.append((name, value))
+    return pairs
+
+
 def _signed_suffix(params: Params) -> str:
     """What Twilio appends to the URL before signing: sorted names, each with its sorted values.
 
@@ -246,7 +265,7 @@ def verify(
         content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type != FORM_CONTENT_TYPE:
             raise SignatureError("a body that is neither form-encoded nor hashed", first)
-        form = Params(parse_qsl(body, keep_blank_values=True))
+        form = Params(parse_form(body))
         suffix = _signed_suffix(form)
     key = auth_token.encode("utf-8")
     route = route_path(event.get("requestContext") or {}, event.get("pathParameters"))

@@ -26,6 +26,9 @@ def parse(pairs: Iterable[tuple[str, str]]) -> dict[str, PhpValue]:
 
 
 def _assign(result: dict[str, PhpValue], name: str, value: str) -> None:
+    if name.isalnum():  # most names (From, CallSid, PhoneNumber): a plain variable
+        result[name] = value
+        return
     name = name.lstrip(" ")
     bracket = name.find("[")
     base = name if bracket < 0 else name[:bracket]

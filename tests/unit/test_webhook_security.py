@@ -9,6 +9,7 @@ from chalicelib.webhook_security import (
     base_urls,
     candidate_urls,
     encode_query,
+    parse_form,
     query_variants,
     route_path,
     verify,
@@ -243,3 +244,21 @@ def test_params_keeps_order_blanks_and_repeats():
 def test_verified_request_knows_its_base_url(url, base_path, public_url, base):
     event = twilio_event(url, {"A": "1"}, auth_token=TOKEN, routes=ROUTES, base_path=base_path)
     assert check(event, public_url=public_url).base_url == base
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "",
+        "a=1&b=2",
+        "Body=Hello+world%21&From=%2B15105550100",
+        "a&b=&=c&&d==e&%zz=%E2%82%AC+%ff",
+        "Name%5B%5D=x&Name[]=y&sp ace=a b&plus=%2B+",
+        "&&&",
+        "k=v=w&é=ü%20",
+    ],
+)
+def test_parse_form_is_parse_qsl(body: str) -> None:
+    from urllib.parse import parse_qsl
+
+    assert parse_form(body) == parse_qsl(body, keep_blank_values=True)
