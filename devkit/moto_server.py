@@ -9,6 +9,7 @@ receive with WaitTimeSeconds=0.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import signal
 import threading
@@ -93,6 +94,10 @@ class MotoServer:
         # werkzeug logs every request at INFO; the app's own log lines are what matter.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_app = DomainDispatcherApplication(create_backend_app)
+        # Which backend serves a host is a scan of every service's URL patterns per request
+        # (~1 ms); the answer depends on the host alone, so remember it.
+        backend_for_host = functools.lru_cache(maxsize=256)(moto_app.get_backend_for_host)
+        moto_app.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
         lock = threading.Lock()
 
         def serialised(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:

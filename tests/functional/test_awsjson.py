@@ -260,6 +260,7 @@ def scripted(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Script
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body leave together, as AWS sends them
 
         def log_message(self, *args: Any) -> None:
             pass
