@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench package clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -27,6 +27,11 @@ test: $(STAMP)
 # The benchmark of issue 4: minutes, not seconds; writes BENCHMARKS.md.
 bench: $(STAMP)
 	$(PY) -m bench.run --output BENCHMARKS.md
+
+# The deployment package (chalice package + bytecode): out/sam.json and out/deployment.zip.
+STAGE ?= dev
+package: $(STAMP)
+	$(PY) -m devkit.package --stage $(STAGE) out/
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,4 +1,4 @@
-"""Package: the deployment zip `chalice package` builds, and cold starts run from it unzipped."""
+"""Package: the deployment zip `devkit.package` builds, and cold starts run from it unzipped."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ TARGET_MB = 10.0
 
 
 def build(out: Path) -> Path:
-    """Run `chalice package` (stage dev, resources merged) into out; returns the zip.
+    """Build the package as README's deploy step does (`devkit.package`, stage dev); the zip.
 
     Raises:
         subprocess.CalledProcessError: packaging failed.
@@ -30,19 +30,10 @@ def build(out: Path) -> Path:
     env.pop("PYTHONPYCACHEPREFIX")  # packaging as a developer would run it
     env["AWS_DEFAULT_REGION"] = "us-east-1"
     subprocess.run(
-        [
-            str(Path(sys.executable).with_name("chalice")),
-            "--project-dir",
-            str(ROOT),
-            "package",
-            "--stage",
-            "dev",
-            "--merge-template",
-            str(ROOT / "infra" / "resources.json"),
-            str(out),
-        ],
+        [sys.executable, "-m", "devkit.package", "--stage", "dev", str(out)],
         check=True,
         env=env,
+        cwd=ROOT,
         capture_output=True,
         timeout=900,
     )
@@ -74,22 +65,10 @@ def analyse(path: Path) -> dict[str, Any]:
 def _extract(path: Path, into: Path, *, bytecode: bool) -> Path:
     with zipfile.ZipFile(path) as archive:
         archive.extractall(into)
-    if bytecode:
-        # unchecked-hash .pyc stay valid whatever mtimes the unzipped files get.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "compileall",
-                "-q",
-                "-f",
-                "--invalidation-mode",
-                "unchecked-hash",
-                str(into),
-            ],
-            check=True,
-            capture_output=True,
-        )
+    if not bytecode:
+        # The counterfactual: the same package without the bytecode devkit.package adds.
+        for cache in list(into.rglob("__pycache__")):
+            shutil.rmtree(cache)
     return into
 
 
@@ -147,8 +126,9 @@ def render(data: dict[str, Any]) -> str:
     out = [
         "## 4. Deployment package",
         "",
-        "`chalice package --stage dev --merge-template infra/resources.json` "
-        "(AWS_DEFAULT_REGION=us-east-1), the `deployment.zip` it writes:",
+        "`python -m devkit.package --stage dev` (`chalice package --merge-template "
+        "infra/resources.json`, then the bytecode cold starts need; AWS_DEFAULT_REGION="
+        "us-east-1), the `deployment.zip` it writes:",
         "",
         table(
             ["zipped", "unzipped", "files", ".pyc files inside", f"≤ {TARGET_MB:.0f} MB zipped"],
@@ -181,9 +161,10 @@ def render(data: dict[str, Any]) -> str:
             "",
             "As Lambda runs it: the app, chalice and twilio imported from the unzipped "
             "`deployment.zip` with `PYTHONDONTWRITEBYTECODE=1` (`/var/task` is read-only, so "
-            "nothing compiled at a cold start is kept), beside the same tree with every module "
-            "byte-compiled (`compileall --invalidation-mode unchecked-hash`, which stays valid "
-            "whatever mtimes the unzipped files get). Median of the cold-start runs; "
+            "nothing compiled at a cold start is kept): as shipped, with the unchecked-hash "
+            ".pyc files `devkit.package` adds (valid whatever mtimes the unzipped files get), "
+            "beside the same tree with every .pyc removed, as `chalice package` alone would "
+            "ship it. Median of the cold-start runs; "
             f"{TIMES} floor compares like with like (the floor from the same tree).",
             "",
             table(["variant", "CPU", f"{TIMES} floor (same tree)", "wall"], rows),

@@ -47,20 +47,12 @@ def package(request, tmp_path_factory) -> tuple[str, Path]:
     out = tmp_path_factory.mktemp(f"package-{stage}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["AWS_DEFAULT_REGION"] = "us-east-1"
+    # The package as README's deploy step builds it: chalice package, then bytecode added.
     subprocess.run(
-        [
-            BIN / "chalice",
-            "--project-dir",
-            ROOT,
-            "package",
-            "--stage",
-            stage,
-            "--merge-template",
-            ROOT / "infra" / "resources.json",
-            out,
-        ],
+        [sys.executable, "-m", "devkit.package", "--stage", stage, out],
         check=True,
         env=env,
+        cwd=ROOT,
         capture_output=True,
         timeout=600,
     )
@@ -120,6 +112,58 @@ def test_package_holds_the_app_and_nothing_local(package):
     assert "app.py" in names
     assert "chalicelib/webhooks.py" in names
     assert not any(n.startswith(("devkit/", "tests/", "boto3/", "botocore/")) for n in names)
+
+
+def test_package_ships_valid_bytecode_for_what_cold_starts_import(package):
+    import importlib.util
+
+    from devkit.package import compiled_name
+
+    _, out = package
+    with zipfile.ZipFile(out / "deployment.zip") as bundle:
+        names = set(bundle.namelist())
+        for source in (
+            "app.py",
+            "chalicelib/webhooks.py",
+            "chalicelib/awsjson.py",
+            "chalicelib/twimlets/dialing.py",
+            "chalice/app.py",
+            "twilio/twiml/voice_response.py",
+            "twilio/rest/__init__.py",
+            "twilio/rest/api/v2010/account/message/__init__.py",
+            "requests/sessions.py",
+        ):
+            pyc = bundle.read(compiled_name(source))
+            flags = int.from_bytes(pyc[4:8], "little")
+            assert flags == 0b01, source  # hash-based, source not checked: mtimes do not matter
+            assert pyc[8:16] == importlib.util.source_hash(bundle.read(source)), source
+        # Every .pyc is fresh (none left from the working tree) and has its source beside it.
+        for name in names:
+            if name.endswith(".pyc"):
+                folder, _, file = name.rpartition("__pycache__/")
+                assert folder + file.split(".")[0] + ".py" in names, name
+    assert compiled_name("twilio/rest/video/__init__.py") not in names  # never imported
+    assert (out / "deployment.zip").stat().st_size <= 10_000_000
+
+
+def test_the_unzipped_package_runs_from_its_bytecode(package, tmp_path):
+    _, out = package
+    with zipfile.ZipFile(out / "deployment.zip") as bundle:
+        bundle.extractall(tmp_path)
+    # Break a source file: an import that still works came from the .pyc, unchecked.
+    with open(tmp_path / "chalicelib" / "errors.py", "a") as source:
+        source.write("\nraise SystemExit('compiled from source')\n")
+    env = {"PATH": os.environ["PATH"], "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", "import app, chalicelib.errors; print(chalicelib.errors.__file__)"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "chalicelib" / "errors.py")
 
 
 def _list(value):
