@@ -212,9 +212,19 @@ def _summary(rate: float, runs: list[dict[str, Any]]) -> dict[str, Any]:
 def render(data: dict[str, Any]) -> str:
     count = data["count"]
     costs = data["costs"]
-    rows, cpu_rows = [], []
+    rows, cpu_rows, limits = [], [], []
     for rate, runs in data["results"].items():
         s = _summary(rate, runs)
+        moto_ms = s["cpu"]["moto"] / count * 1000
+        if s["share"] < TARGET_SHARE and moto_ms > 0:
+            # moto serves one request at a time (devkit.moto_server), on one core at most.
+            limits.append(
+                f"At {rate:g}/s the moto server needed {moto_ms:.1f} ms of CPU per message, so "
+                f"one core of it serves at most ~{1000 / moto_ms:.0f} messages/s; the app's "
+                f"own side needed {s['cpu']['app'] / count * 1000:.1f} ms per message "
+                f"(~{1000 / max(s['cpu']['app'] / count * 1000, 0.001):.0f}/s per core). "
+                "The emulator, not the pacing, sets the rate reached here."
+            )
         ok = s["share"] >= TARGET_SHARE and s["duplicates"] == 0 and s["losses"] == 0
         rows.append(
             [
@@ -298,6 +308,7 @@ def render(data: dict[str, Any]) -> str:
                 cpu_rows,
             ),
             "",
+            *[line + "\n" for line in limits],
             "What the operations a send is made of cost in the emulators (CPU per call, "
             f"{data['op_calls']} calls each, the moto server's from its `/proc` CPU, the client's "
             "in the benchmark's process: the app's own chalicelib.awsjson, boto3 for the "
