@@ -452,3 +452,25 @@ class Service:
             raw = answer.get("__type") or answer.get("code") or answer.get("Code") or ""
             code = str(raw).rsplit("#", 1)[-1] or f"HTTP {status}"
         raise AwsError(action, status, code, answer)
+
+
+_services: dict[tuple[Any, ...], Service] = {}
+_services_lock = threading.Lock()
+
+
+def service(name: str, target_prefix: str, **options: Any) -> Service:
+    """This container's Service for name with these options, made on first use."""
+    key = (name, target_prefix, *sorted(options.items()))
+    found = _services.get(key)
+    if found is None:
+        with _services_lock:  # the worker's threads may ask at once: one Service, not several
+            found = _services.setdefault(key, Service(name, target_prefix, **options))
+    return found
+
+
+def reset() -> None:
+    """Close and forget every Service, so the next call reads the environment again (tests)."""
+    with _services_lock:
+        for found in _services.values():
+            found.close()
+        _services.clear()

@@ -152,25 +152,18 @@ class ParameterCache:
             self._entries.clear()
 
 
-_services: list[Any] = []
-
-
 def get_ssm_service() -> Any:
     """This container's SSM endpoint: at most 2 attempts of 1 s connect + 2 s read."""
-    if not _services:
-        from chalicelib import awsjson
+    from chalicelib import awsjson
 
-        _services.append(
-            awsjson.Service(
-                "ssm",
-                "AmazonSSM",
-                json_version="1.1",
-                connect_timeout=_CONNECT_TIMEOUT,
-                read_timeout=_READ_TIMEOUT,
-                attempts=_MAX_ATTEMPTS,
-            )
-        )
-    return _services[0]
+    return awsjson.service(
+        "ssm",
+        "AmazonSSM",
+        json_version="1.1",
+        connect_timeout=_CONNECT_TIMEOUT,
+        read_timeout=_READ_TIMEOUT,
+        attempts=_MAX_ATTEMPTS,
+    )
 
 
 def fetch_by_path(path: str, service: Any = None) -> dict[str, str]:
@@ -292,8 +285,8 @@ def load(settings: Settings, *, stale_ok: bool = False) -> Parameters:
 
 def reset() -> None:
     """Drop the caches and the connections, so the next call reads the current environment."""
+    from chalicelib import awsjson
+
     _cache.clear()
     _named.clear()
-    for service in _services:
-        service.close()
-    _services.clear()
+    awsjson.reset()

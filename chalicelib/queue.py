@@ -20,24 +20,19 @@ class QueueError(Exception):
 _urls: dict[str, str] = {}
 
 
-_services: list[Any] = []
-
-
 def get_service() -> Any:
     """This container's SQS endpoint (chalicelib.awsjson, SQS's JSON protocol: no boto3)."""
-    if not _services:
-        from chalicelib import awsjson
+    from chalicelib import awsjson
 
-        _services.append(awsjson.Service("sqs", "AmazonSQS"))
-    return _services[0]
+    return awsjson.service("sqs", "AmazonSQS")
 
 
 def reset() -> None:
     """Forget the queue URLs and the connections (tests)."""
+    from chalicelib import awsjson
+
     _urls.clear()
-    for service in _services:
-        service.close()
-    _services.clear()
+    awsjson.reset()
 
 
 def _call(action: str, **request: Any) -> Any:

@@ -34,31 +34,24 @@ class ConditionFailedError(Exception):
         self.current = current
 
 
-_services: list[Any] = []
-
-
 def get_service() -> Any:
     """This container's DynamoDB endpoint (chalicelib.awsjson: no boto3 on the webhook path)."""
-    if not _services:
-        from chalicelib import awsjson
+    from chalicelib import awsjson
 
-        _services.append(
-            awsjson.Service(
-                "dynamodb",
-                "DynamoDB_20120810",
-                connect_timeout=_CONNECT_TIMEOUT,
-                read_timeout=_READ_TIMEOUT,
-            )
-        )
-    return _services[0]
+    return awsjson.service(
+        "dynamodb",
+        "DynamoDB_20120810",
+        connect_timeout=_CONNECT_TIMEOUT,
+        read_timeout=_READ_TIMEOUT,
+    )
 
 
 def reset() -> None:
     """Forget the tables and the connections, so the next call reads the environment (tests)."""
+    from chalicelib import awsjson
+
     _tables.clear()
-    for service in _services:
-        service.close()
-    _services.clear()
+    awsjson.reset()
 
 
 def attribute(value: Any) -> dict[str, Any]:

@@ -446,3 +446,11 @@ def test_attribute_values_are_dynamodbs_own_shapes() -> None:
         storage.attribute(float("nan"))
     with pytest.raises(TypeError):
         storage.attribute(object())
+
+
+def test_one_service_per_settings_until_reset() -> None:
+    first = awsjson.service("sqs", "AmazonSQS", read_timeout=2.0)
+    assert awsjson.service("sqs", "AmazonSQS", read_timeout=2.0) is first
+    assert awsjson.service("sqs", "AmazonSQS", read_timeout=3.0) is not first
+    awsjson.reset()
+    assert awsjson.service("sqs", "AmazonSQS", read_timeout=2.0) is not first
