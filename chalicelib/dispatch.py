@@ -26,6 +26,12 @@ LOOKAHEAD = 60.0  # claim messages due within the next minute; SQS delays hold t
 STALE_QUEUED = 300.0
 STALE_SENDING = 600.0
 _THREADS = 8
+# Delays are counted afresh for every hundred messages enqueued (ten SQS requests).
+_ENQUEUE_CHUNK = 100
+
+
+def _now(fixed: float | None) -> float:
+    return clock.now() if fixed is None else fixed
 
 
 def _parallel(function: Any, items: list[Any]) -> list[Any]:
@@ -39,7 +45,7 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     """Enqueue what is due, within the pacing horizon; returns counts for the log."""
     config = settings.load()
     table = deps.table(config)
-    now = clock.now() if now is None else now
+    fixed, now = now, _now(now)  # a fixed now (tests) holds throughout; else time moves on
     budget = pacing.capacity(table, config.send_rate, now)
     due = _due(table, "scheduled", now + LOOKAHEAD, budget)
 
@@ -54,19 +60,29 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     stale = _due(table, "queued", now - STALE_QUEUED, max(0, budget - len(claimed)))
     recovered = [c for c in _parallel(lambda item: _reclaim(table, item, now), stale) if c]
     batch = claimed + recovered
-    slots = pacing.reserve(table, len(batch), config.send_rate, now)
-    # SQS delays are whole seconds: a send time rounds up (never early), a pacing slot to the
-    # nearest second (the rate holds on average; within a second messages may bunch).
-    entries = [
-        ({"id": message_id}, max(math.ceil(send_at - now), round(slot - now), 0))
-        for (message_id, send_at), slot in zip(batch, slots, strict=True)
-    ]
-    if entries:
+    # Slots start when the claimed messages reach the queue, not when this run started:
+    # claiming a thousand takes seconds, and delays counted from the start would put this run's
+    # sends on top of the next run's, above the rate.
+    slots = pacing.reserve(table, len(batch), config.send_rate, _now(fixed))
+    for start in range(0, len(batch), _ENQUEUE_CHUNK):
+        at = _now(fixed)
+        # SQS delays are whole seconds: a send time rounds up (never early), a pacing slot to
+        # the nearest second (the rate holds on average; within a second messages may bunch).
+        entries = [
+            ({"id": message_id}, max(math.ceil(send_at - at), round(slot - at), 0))
+            for (message_id, send_at), slot in zip(
+                batch[start : start + _ENQUEUE_CHUNK],
+                slots[start : start + _ENQUEUE_CHUNK],
+                strict=True,
+            )
+        ]
         try:
             jobs.defer_many("send", entries)
         except jobs.JobQueueError:
             # They stay `queued`; the stale sweep of a later run enqueues them again.
-            logger.error("could not enqueue claimed messages", extra={"count": len(entries)})
+            left = len(batch) - start
+            logger.error("could not enqueue claimed messages", extra={"count": left})
+            break
     counts = {"claimed": len(claimed), "requeued": len(recovered), "budget": budget}
     logger.info("dispatch run", extra=counts)
     return counts

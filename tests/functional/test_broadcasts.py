@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -119,6 +120,39 @@ def test_dispatch_enqueues_no_more_than_the_horizon_holds(caller, monkeypatch, j
     assert jobs.poll_once() == (1, 0)  # the dispatch job the broadcast queued
     # 120 s of horizon at 0.05/s: six slots (0, 20, ... 100 s); the rest wait in the table.
     assert counts(caller, data["id"])["counts"] == {"queued": 6, "scheduled": 4}
+
+
+def test_slots_start_when_messages_reach_the_queue(caller, monkeypatch, jobs, frozen):
+    from chalicelib import jobs as jobs_module
+    from chalicelib import messages
+
+    monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "0.5")  # one message every 2 s
+    visible: list[float] = []  # when each enqueued send job becomes visible
+    defer_many = jobs_module.defer_many
+
+    def recording(kind, entries):
+        if kind == "send":
+            visible.extend(frozen.now + delay for _, delay in entries)
+        defer_many(kind, entries)
+
+    monkeypatch.setattr(jobs_module, "defer_many", recording)
+    try_move = messages.try_move
+
+    def slow_claim(*args, **kwargs):
+        frozen.advance(10)  # claiming is slow in this run: 30 s for three
+        return try_move(*args, **kwargs)
+
+    monkeypatch.setattr(messages, "try_move", slow_claim)
+    create(caller, {"to": numbers(3), "body": "first"})
+    assert jobs.poll_once() == (1, 0)
+    monkeypatch.setattr(messages, "try_move", try_move)
+    frozen.advance(1)
+    create(caller, {"to": numbers(3, start=100), "body": "second"})
+    assert jobs.poll_once()[0] >= 1
+    # Six sends, never two within one slot (2 s), though the first run took 30 s to claim.
+    assert len(visible) == 6
+    ordered = sorted(visible)
+    assert all(b - a >= 2 for a, b in itertools.pairwise(ordered))
 
 
 @pytest.mark.slow
