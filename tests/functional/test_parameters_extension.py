@@ -73,16 +73,27 @@ def test_rotation_after_ttl(caller, ssm, extension, monkeypatch):
     assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
 
 
-def test_a_voice_cold_start_imports_no_boto3_or_twilio_rest(extension, moto_url):
-    # A fresh interpreter, as in a new Lambda container.
+SMS = {
+    "MessageSid": "SM" + "7" * 32,
+    "From": "+14155550100",
+    "To": demo.NUMBER,
+    "Body": "Hello there",
+    "NumMedia": "0",
+}
+
+
+@pytest.mark.parametrize(("path", "payload"), [("/voice", CALL), ("/sms", SMS)])
+def test_a_webhook_cold_start_imports_no_boto3_or_twilio_rest(extension, moto_url, path, payload):
+    # A fresh interpreter, as in a new Lambda container; /sms stores its message in DynamoDB
+    # through chalicelib.awsjson, not boto3.
     script = textwrap.dedent(
         f"""
         import sys
         from devkit.events import LambdaContext, twilio_event
         import app
         event = twilio_event(
-            "https://abc123defg.execute-api.us-east-1.amazonaws.com/api/voice",
-            {CALL!r}, auth_token={demo.AUTH_TOKEN!r}, routes=list(app.app.routes),
+            "https://abc123defg.execute-api.us-east-1.amazonaws.com/api{path}",
+            {payload!r}, auth_token={demo.AUTH_TOKEN!r}, routes=list(app.app.routes),
         )
         heavy = [m for m in ("boto3", "botocore", "twilio.rest", "requests") if m in sys.modules]
         response = app.app(event, LambdaContext())
@@ -98,3 +109,8 @@ def test_a_voice_cold_start_imports_no_boto3_or_twilio_rest(extension, moto_url)
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "200 []", result.stdout + result.stderr
+    if path == "/sms":
+        stored = boto3.client("dynamodb").get_item(
+            TableName=os.environ["SWITCHBOARD_TABLE"], Key={"pk": {"S": "in#" + SMS["MessageSid"]}}
+        )
+        assert stored["Item"]["body"] == {"S": "Hello there"}
