@@ -70,7 +70,7 @@ def place(
             fields={"error_code": exc.code, "error_message": exc.message},
         )
         raise
-    table.update(key(call_id), "SET sid = :sid", values={":sid": result["sid"]})
+    table.update(key(call_id), "SET sid = :sid", values={":sid": result["sid"]}, returning=False)
     logger.info("call placed", extra={"id": call_id, "call_sid": result["sid"]})
     return {"id": call_id, **result}
 

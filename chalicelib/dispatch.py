@@ -52,9 +52,15 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     def claim(item: dict[str, Any]) -> tuple[str, float] | None:
         message_id = item["pk"].split("#", 1)[1]
         moved = messages.try_move(
-            table, message_id, "queued", sources=("scheduled",), now=now, due=item["state_at"]
+            table,
+            message_id,
+            "queued",
+            sources=("scheduled",),
+            now=now,
+            due=item["state_at"],
+            returning=False,  # the claim's success is all this needs, not the record
         )
-        return (message_id, float(item["state_at"])) if moved else None
+        return (message_id, float(item["state_at"])) if moved is not None else None
 
     claimed = [c for c in _parallel(claim, due) if c]
     stale = _due(table, "queued", now - STALE_QUEUED, max(0, budget - len(claimed)))
@@ -123,6 +129,7 @@ def _reclaim(table: Table, item: dict[str, Any], now: float) -> tuple[str, float
             condition="#status = :queued AND state_at = :seen",
             names={"#status": "status"},
             values={":now": now, ":queued": "queued", ":seen": item["state_at"]},
+            returning=False,
         )
     except ConditionFailedError:
         return None

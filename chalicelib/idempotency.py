@@ -83,6 +83,7 @@ def keep(table: Table, idempotency_key: str, status: int, body: dict[str, Any]) 
         "SET #state = :done, #status = :status, answer = :answer",
         names={"#state": "state", "#status": "status"},
         values={":done": "done", ":status": status, ":answer": json.dumps(body)},
+        returning=False,
     )
 
 

@@ -98,11 +98,13 @@ def move(
     remove_fields: tuple[str, ...] = (),
     history: bool = True,
     pk: str | None = None,
+    returning: bool = True,
 ) -> dict[str, Any]:
     """Move a record to status if it is in one of sources; returns the updated record.
 
     due is the by-state index time for an active status (default now); pk names another kind
-    of record than a message (calls share the shape).
+    of record than a message (calls share the shape). Without returning, the answer is {}:
+    DynamoDB then sends no copy of the record back.
 
     Raises:
         ConditionFailedError: the record is absent or in another state (current attached).
@@ -140,6 +142,7 @@ def move(
         condition=f"#status IN ({', '.join(source_names)})",
         names=names,
         values=values,
+        returning=returning,
     )
 
 

@@ -199,6 +199,7 @@ def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str
             record["pk"],
             "SET ambiguous = :t, no_resend = :t, error_message = :m",
             values={":t": True, ":m": exc.message},
+            returning=False,
         )
         raise
     sent = messages.try_move(

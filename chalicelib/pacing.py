@@ -48,6 +48,7 @@ def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
                     "SET next_ms = :new",
                     condition="next_ms = :old",
                     values={":new": following, ":old": previous},
+                    returning=False,
                 )
         except ConditionFailedError:
             continue  # another dispatcher reserved first: read again

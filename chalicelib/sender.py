@@ -242,7 +242,7 @@ def _retry(
         raise _Stop
     delay = backoff(max(attempts, 1))
     if ambiguous:
-        table.update(record["pk"], "SET ambiguous = :true", values={":true": True})
+        table.update(record["pk"], "SET ambiguous = :true", values={":true": True}, returning=False)
     else:
         messages.try_move(
             table,

@@ -71,6 +71,7 @@ def _keep_pending(sid: str, status: str, error_code: str | None) -> None:
         _pending_key(sid),
         "SET callbacks = list_append(if_not_exists(callbacks, :empty), :entry), expires_at = :x",
         values={":empty": [], ":entry": [entry], ":x": int(clock.now() + PENDING_TTL)},
+        returning=False,
     )
 
 

@@ -186,8 +186,9 @@ class Table:
         condition: str | None = None,
         names: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
+        returning: bool = True,
     ) -> dict[str, Any]:
-        """Apply an update expression; returns the item as it is afterwards.
+        """Apply an update expression; returns the item as it is afterwards ({} unless returning).
 
         Raises:
             ConditionFailedError: the condition did not hold (current item attached).
@@ -196,10 +197,10 @@ class Table:
             "UpdateItem",
             Key=self._ser({"pk": pk}),
             UpdateExpression=expression,
-            ReturnValues="ALL_NEW",
+            ReturnValues="ALL_NEW" if returning else "NONE",
             **self._expressions(condition, names, values),
         )
-        return self._de(answer["Attributes"]) or {}
+        return self._de(answer.get("Attributes")) or {}
 
     def _expressions(
         self,
