@@ -74,31 +74,42 @@ def forward(inputs: Inputs) -> str | Redirect:
     """Dial PhoneNumber for allowed callers; on return, hang up or go to FailUrl."""
     if dial_returned(inputs):
         return after_dial(inputs)
-    response = VoiceResponse()
     if not is_allowed(inputs.config.get("AllowedCallers"), inputs.first_field("From", "Caller")):
         logger.info("twimlet forward: caller not on the allow-list")
+        response = VoiceResponse()
         response.say(REJECTED)
         return str(response)
-    action = [("Dial", "true")]
-    fail_url = inputs.conf("FailUrl")
-    if phpargs.truthy(fail_url):
-        action.append(("FailUrl", fail_url or ""))
-    caller_id = inputs.conf("CallerId")
     return _forward_dial(
-        text(inputs.conf("PhoneNumber") or ""),
-        inputs.url("forward", action),
-        timeout(inputs.conf("Timeout"), 20),
-        # Emitted whenever set, even empty, as the original did.
-        attribute(caller_id) if caller_id is not None else None,
+        inputs.base_url,
+        inputs.conf("PhoneNumber"),
+        inputs.conf("FailUrl"),
+        inputs.conf("Timeout"),
+        inputs.conf("CallerId"),
     )
 
 
 @functools.lru_cache(maxsize=64)
-def _forward_dial(number: str, action: str, seconds: str, caller_id: str | None) -> str:
-    # A forward URL is called again and again with the same configuration: its TwiML is built
-    # (ElementTree, a tenth of the webhook's CPU) once per configuration and container.
+def _forward_dial(
+    base_url: str,
+    number: str | None,
+    fail_url: str | None,
+    seconds: str | None,
+    caller_id: str | None,
+) -> str:
+    # A forward URL is called again and again with the same configuration: its <Dial> is
+    # built (URL encoding, ElementTree: a third of the webhook's CPU) once per configuration
+    # and container. Only the allow-list check above depends on the caller.
+    action = [("Dial", "true")]
+    if phpargs.truthy(fail_url):
+        action.append(("FailUrl", fail_url or ""))
     response = VoiceResponse()
-    response.dial(number, action=action, timeout=seconds, caller_id=caller_id)
+    response.dial(
+        text(number or ""),
+        action=Inputs({}, {}, base_url).url("forward", action),
+        timeout=timeout(seconds, 20),
+        # Emitted whenever set, even empty, as the original did.
+        caller_id=attribute(caller_id) if caller_id is not None else None,
+    )
     return str(response)
 
 
