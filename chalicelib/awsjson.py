@@ -55,6 +55,8 @@ _RETRYABLE_CODES = frozenset(
 # own SDK default starts at 25 ms.
 _BASE_DELAY = 0.025
 _MAX_DELAY = 1.0
+# Raised before any request (status 0 too): configuration, which another attempt cannot mend.
+_SETUP_CODES = frozenset({"NoCredentials", "NoRegion"})
 
 
 class AwsError(Exception):
@@ -70,7 +72,9 @@ class AwsError(Exception):
     @property
     def retryable(self) -> bool:
         """Worth another attempt: throttled, a server error, or the connection failed."""
-        return self.status == 0 or self.status >= 500 or self.code in _RETRYABLE_CODES
+        if self.status == 0:
+            return self.code not in _SETUP_CODES
+        return self.status >= 500 or self.code in _RETRYABLE_CODES
 
 
 class Credentials:
@@ -164,21 +168,18 @@ def sign(
     region_name: str,
     service: str,
     amz_date: str,
-    method: str = "POST",
-    path: str = "/",
-    query: str = "",
 ) -> str:
-    """The Authorization header for a request whose headers are all signed.
+    """The Authorization header for a POST to / (no query) whose headers are all signed.
 
     headers must hold host and x-amz-date (and x-amz-security-token with temporary keys), in
-    lower case; query must already be in SigV4's canonical form.
+    lower case.
     """
     names = sorted(headers)
     canonical = "\n".join(
         (
-            method,
-            path,
-            query,
+            "POST",
+            "/",
+            "",
             "".join(f"{name}:{' '.join(headers[name].split())}\n" for name in names),
             ";".join(names),
             hashlib.sha256(payload).hexdigest(),
@@ -215,6 +216,7 @@ class _Connection:
     """
 
     def __init__(self, url: str, connect_timeout: float, read_timeout: float) -> None:
+        self.url = url
         scheme, _, rest = url.partition("://")
         hostport = rest.split("/", 1)[0]
         self.tls = scheme == "https"
@@ -355,9 +357,7 @@ class Service:
         if conn is None or conn.url != url:
             if conn is not None:
                 conn.close()
-            conn = _Connection(url, self.connect_timeout, self.read_timeout)
-            conn.url = url  # type: ignore[attr-defined]
-            self._local.conn = conn
+            conn = self._local.conn = _Connection(url, self.connect_timeout, self.read_timeout)
         return conn
 
     def close(self) -> None:

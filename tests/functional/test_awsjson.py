@@ -454,3 +454,14 @@ def test_one_service_per_settings_until_reset() -> None:
     assert awsjson.service("sqs", "AmazonSQS", read_timeout=3.0) is not first
     awsjson.reset()
     assert awsjson.service("sqs", "AmazonSQS", read_timeout=2.0) is not first
+
+
+def test_missing_configuration_fails_at_once(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setattr(awsjson.time, "sleep", lambda seconds: pytest.fail("retried"))
+    with pytest.raises(awsjson.AwsError) as failed:
+        awsjson.Service("sqs", "AmazonSQS").call("GetQueueUrl", {"QueueName": "x"})
+    assert failed.value.code == "NoRegion" and not failed.value.retryable
