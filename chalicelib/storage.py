@@ -140,22 +140,18 @@ class Table:
         return self._ser(values) if values else None
 
     def _call(self, action: str, **request: Any) -> Any:
+        """An action on this table (TableName added)."""
+        return self._call_raw(action, {**request, "TableName": self.name})
+
+    def _call_raw(self, action: str, request: dict[str, Any]) -> Any:
+        """An action whose request names its tables itself (the batch actions)."""
         from chalicelib.awsjson import AwsError
 
-        request["TableName"] = self.name
         try:
             return self._service.call(action, request)
         except AwsError as exc:
             if exc.code == "ConditionalCheckFailedException":
                 raise ConditionFailedError(self._de(exc.body.get("Item"))) from exc
-            raise StorageError(f"{action} failed: {exc.code}") from exc
-
-    def _call_raw(self, action: str, request: dict[str, Any]) -> Any:
-        from chalicelib.awsjson import AwsError
-
-        try:
-            return self._service.call(action, request)
-        except AwsError as exc:
             raise StorageError(f"{action} failed: {exc.code}") from exc
 
     def get(self, pk: str, *, consistent: bool = True) -> dict[str, Any] | None:
