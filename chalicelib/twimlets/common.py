@@ -61,8 +61,13 @@ class Inputs(NamedTuple):
 
     def url(self, twimlet: str, query: Iterable[tuple[str, str]] = ()) -> str:
         """An absolute URL of a twimlet under this app's public base, PHP-encoded query."""
-        encoded = encode_query(query)
-        return f"{self.base_url}/twimlets/{twimlet}" + (f"?{encoded}" if encoded else "")
+        return twimlet_url(self.base_url, twimlet, query)
+
+
+def twimlet_url(base_url: str, twimlet: str, query: Iterable[tuple[str, str]] = ()) -> str:
+    """An absolute URL of a twimlet under base_url, PHP-encoded query."""
+    encoded = encode_query(query)
+    return f"{base_url}/twimlets/{twimlet}" + (f"?{encoded}" if encoded else "")
 
 
 class Redirect(NamedTuple):

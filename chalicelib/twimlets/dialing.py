@@ -22,6 +22,7 @@ from chalicelib.twimlets.common import (
     render,
     text,
     timeout,
+    twimlet_url,
 )
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def _forward_dial(
     response = VoiceResponse()
     response.dial(
         text(number or ""),
-        action=Inputs({}, {}, base_url).url("forward", action),
+        action=twimlet_url(base_url, "forward", action),
         timeout=timeout(seconds, 20),
         # Emitted whenever set, even empty, as the original did.
         caller_id=attribute(caller_id) if caller_id is not None else None,
