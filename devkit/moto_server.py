@@ -22,11 +22,10 @@ def speed_up_sqs() -> None:
 
     moto 5.2 recomputes every queue attribute (each a scan of all messages) for each message it
     sends or receives, and reads the clock through datetime arithmetic for each message scanned
-    (twice):
-    with 2,000 delayed messages a ReceiveMessage of ten costs ~1.5 s of CPU, so the local stack
-    could not pace faster than ~10 messages/s. These replacements compute the same values:
-    the retention check reads the one attribute it needs, scans read the clock once, and the
-    clock is time.time().
+    (twice): with 2,000 delayed messages a ReceiveMessage of ten costs ~1.5 s of CPU, so the
+    local stack could not pace faster than ~10 messages/s. These replacements compute the same
+    values: the retention check reads the one attribute it needs, scans read the clock once,
+    and the clock is time.time().
     """
     import time
 
