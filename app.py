@@ -4,12 +4,13 @@ import os
 
 from chalice import Chalice, IAMAuthorizer, Rate
 
-from chalicelib import logs, webhooks
+from chalicelib.core import logs
+from chalicelib.webhooks import gate as webhook
 
 # Route modules are imported inside their handlers: a cold start pays only for the route it
 # serves, so a /voice webhook loads neither storage, the queue nor the REST client.
 
-# Chalice's own log handler stays off: chalicelib.logs prints one JSON line per record.
+# Chalice's own log handler stays off: chalicelib.core.logs prints one JSON line per record.
 app = Chalice(app_name="switchboard", configure_logs=False)
 logs.configure()
 app.register_middleware(logs.http_middleware, "http")
@@ -28,130 +29,139 @@ iam = IAMAuthorizer()
 JSON_API = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 
 
-# Twilio webhooks: no authorizer, the X-Twilio-Signature checked by webhooks.handle is the auth.
+# Twilio webhooks: no authorizer, the X-Twilio-Signature checked by webhook.handle is the auth.
 @app.route("/voice", methods=["GET", "POST"], content_types=TWILIO)
 def voice_webhook():
-    from chalicelib import voice
+    from chalicelib.webhooks import voice
 
-    return webhooks.handle(app.current_request, voice.greeting)
+    return webhook.handle(app.current_request, voice.greeting)
 
 
 @app.route("/sms", methods=["GET", "POST"], content_types=TWILIO)
 def sms_webhook():
-    from chalicelib import sms
+    from chalicelib.messaging import inbound
 
-    return webhooks.handle(app.current_request, sms.receive)
+    return webhook.handle(app.current_request, inbound.receive)
 
 
 @app.route("/fallback", methods=["GET", "POST"], content_types=TWILIO)
 def fallback_webhook():
-    from chalicelib import voice
+    from chalicelib.webhooks import voice
 
-    return webhooks.handle(app.current_request, voice.apology, fallback=True)
+    return webhook.handle(app.current_request, voice.apology, fallback=True)
 
 
 @app.route("/twimlets/{name}", methods=["GET", "POST"], content_types=TWILIO)
 def twimlet_webhook(name):
     from chalicelib import twimlets
 
-    return webhooks.handle(app.current_request, twimlets.answer_for(name))
+    return webhook.handle(app.current_request, twimlets.answer_for(name))
 
 
 @app.route("/status/messages", methods=["GET", "POST"], content_types=TWILIO)
 def message_status_webhook():
-    from chalicelib import status
+    from chalicelib.messaging import status
 
-    return webhooks.handle(app.current_request, status.message_status)
+    return webhook.handle(app.current_request, status.message_status)
 
 
 @app.route("/status/calls", methods=["GET", "POST"], content_types=TWILIO)
 def call_status_webhook():
-    from chalicelib import status
+    from chalicelib.messaging import status
 
-    return webhooks.handle(app.current_request, status.call_status)
+    return webhook.handle(app.current_request, status.call_status)
 
 
 # JSON API for the operator's own systems: IAM (SigV4) authorised.
 @app.route("/messages", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def send_message():
-    from chalicelib import api, outbound
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import outbound
 
     return api.handle(app.current_request, outbound.send_message, idempotent=True)
 
 
 @app.route("/messages/{id}", methods=["GET"], authorizer=iam)
 def get_message(id):
-    from chalicelib import api, outbound
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import outbound
 
     return api.handle(app.current_request, outbound.get_message, body=False)
 
 
 @app.route("/messages/{id}", methods=["DELETE"], authorizer=iam)
 def cancel_message(id):
-    from chalicelib import api, outbound
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import outbound
 
     return api.handle(app.current_request, outbound.cancel_message, body=False)
 
 
 @app.route("/broadcasts", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def create_broadcast():
-    from chalicelib import api, broadcasts
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import broadcasts
 
     return api.handle(app.current_request, broadcasts.create, idempotent=True)
 
 
 @app.route("/broadcasts/{id}", methods=["GET"], authorizer=iam)
 def get_broadcast(id):
-    from chalicelib import api, broadcasts
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import broadcasts
 
     return api.handle(app.current_request, broadcasts.get, body=False)
 
 
 @app.route("/broadcasts/{id}", methods=["DELETE"], authorizer=iam)
 def cancel_broadcast(id):
-    from chalicelib import api, broadcasts
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import broadcasts
 
     return api.handle(app.current_request, broadcasts.cancel, body=False)
 
 
 @app.route("/calls", methods=["POST"], authorizer=iam, content_types=JSON_API)
 def place_call():
-    from chalicelib import api, outbound
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import outbound
 
     return api.handle(app.current_request, outbound.place_call, idempotent=True)
 
 
 @app.route("/calls/{id}", methods=["GET"], authorizer=iam)
 def get_call(id):
-    from chalicelib import api, calls
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import calls
 
     return api.handle(app.current_request, calls.get_call, body=False)
 
 
 @app.route("/inbound", methods=["GET"], authorizer=iam)
 def list_inbound():
-    from chalicelib import api, sms
+    from chalicelib.api import gate as api
+    from chalicelib.messaging import inbound
 
-    return api.handle(app.current_request, sms.list_inbound, body=False)
+    return api.handle(app.current_request, inbound.list_inbound, body=False)
 
 
 # Schedules and the queue worker (chalice local runs neither; the local stack does).
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def dispatch_due(event):
-    from chalicelib import dispatch
+    from chalicelib.worker import dispatch
 
     return dispatch.dispatch()
 
 
 @app.schedule(Rate(15, unit=Rate.MINUTES))
 def reconcile_sending(event):
-    from chalicelib import dispatch
+    from chalicelib.worker import dispatch
 
     return dispatch.reconcile()
 
 
 @app.on_sqs_message(queue=SEND_QUEUE, batch_size=10, maximum_concurrency=2)
 def send_worker(event):
-    from chalicelib import jobs
+    from chalicelib.aws import jobs
 
     return jobs.handle_batch(event)

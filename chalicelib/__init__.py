@@ -1,1 +1,1 @@
-"""Switchboard's deployed code: one module per concern, delegated to from app.py."""
+"""Switchboard's deployed code, in packages by concern, each importing only those below it."""

@@ -9,6 +9,10 @@ files (valid whatever mtimes the unzipped files get) for every module but twilio
 domains other than `api` and twilio's optional async client (aiohttp): those are never imported,
 and compiling them too would take the zip past 10 MB. Stale .pyc from the working tree are
 dropped. The bytecode is this interpreter's, so the package's runtime must be this Python.
+
+The template (out/sam.json) gives every function the AWS Parameters and Secrets Lambda Extension
+layer of the stack's region, picked from a mapping by `AWS::Region`, with its port variable
+(`devkit/extension_layer.py`): one package deploys to any region listed there.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from devkit import extension_layer
+
 ROOT = Path(__file__).resolve().parents[1]
 # Imported by no route: twilio.rest's other API domains (only twilio.rest.api's v2010 messages
 # and calls are used) and aiohttp (twilio's AsyncTwilioHttpClient, never built).
@@ -31,11 +37,13 @@ _NOT_COMPILED = re.compile(r"^(twilio/rest/(?!__init__\.py$|api/)|aiohttp/)")
 
 
 def build(stage: str, out: Path) -> Path:
-    """Run `chalice package` for stage (resources merged) into out, then add bytecode.
+    """Run `chalice package` for stage (resources merged) into out, then add the extension
+    layer to the template and bytecode to the zip.
 
     Raises:
         subprocess.CalledProcessError: chalice could not package the app.
         RuntimeError: the package's runtime is not this interpreter's version.
+        ValueError: a function is not x86_64 (the extension layers mapped are x86_64's).
     """
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -56,10 +64,18 @@ def build(stage: str, out: Path) -> Path:
         capture_output=True,
         timeout=900,
     )
+    add_extension_layer(out / "sam.json")
     _check_runtime(out / "sam.json")
     path = out / "deployment.zip"
     add_bytecode(path)
     return path
+
+
+def add_extension_layer(template: Path) -> None:
+    """Rewrite the SAM template with the extension layer of the stack's region on every function."""
+    document = json.loads(template.read_text())
+    extension_layer.add_to_template(document)
+    template.write_text(json.dumps(document, indent=2) + "\n")
 
 
 def _check_runtime(template: Path) -> None:

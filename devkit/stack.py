@@ -20,7 +20,7 @@ from devkit.ssm_extension import ExtensionServer
 ROOT = Path(__file__).resolve().parents[1]
 STATE_FILE = ROOT / ".local" / "stack.json"
 HOST = "127.0.0.1"
-# The Lambda extension's port, as the dev stage in .chalice/config.json sets it.
+# The Lambda extension's port, as the packaged template sets it (devkit/extension_layer.py).
 EXTENSION_PORT = 2773
 
 

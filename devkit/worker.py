@@ -113,7 +113,7 @@ def run(*, tick: float = 5.0, reconcile_every: float = 60.0, pollers: int = 2) -
     import boto3
 
     import app as application
-    from chalicelib import settings
+    from chalicelib.core import settings
 
     sqs = boto3.client("sqs")
     driver = QueueDriver(sqs, settings.load().require_queue(), application.send_worker)

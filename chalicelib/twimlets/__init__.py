@@ -5,14 +5,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from chalicelib import responses
+from chalicelib.core import responses
 
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
-    from chalicelib.webhooks import Answer
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.gate import Answer
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 # name -> (module, answer). A /voice cold start imports none of them; a twimlet imports its own.
 TWIMLETS = {

@@ -9,14 +9,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, quote_plus
 
-from chalicelib import responses
-from chalicelib.twiml import clean_text
+from chalicelib.core import responses
+from chalicelib.telephony.twiml import clean_text
 from chalicelib.twimlets import phpargs
 
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,8 @@ class Job(NamedTuple):
 
 def defer(jobs: Iterable[Job]) -> None:
     """Queue jobs; a queue failure is logged and the caller's TwiML is answered regardless."""
-    from chalicelib import jobs as queue
+    # jobs loads concurrent.futures: only the twimlets that queue a job pay for it.
+    from chalicelib.aws import jobs as queue
 
     for job in jobs:
         try:

@@ -22,8 +22,8 @@ from chalicelib.twimlets.common import (
 )
 
 if TYPE_CHECKING:
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from chalicelib.twimlets.common import (
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.aws import clients
 from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import Inputs, add_message, php_urlencode, read, text
 
 if TYPE_CHECKING:
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +26,6 @@ PUBLIC_PREFIX = "com.twilio.music."
 # Case-sensitive, as the original: "b.MP3" is skipped.
 AUDIO_SUFFIXES = (".mp3", ".wav", ".ul")
 # Well under Twilio's 15 s: at most 2 attempts of 1 s connect + 2 s read.
-_CONNECT_TIMEOUT = 1.0
-_READ_TIMEOUT = 2.0
-_MAX_ATTEMPTS = 2
 # A playlist is replayed (and presigned again) after its last track; long enough for any list.
 PRESIGN_SECONDS = 6 * 3600
 
@@ -68,13 +66,8 @@ def playlist(urls: list[str], message: str | None, rng: random.Random | None = N
 
 def get_s3_client(*, signed: bool) -> Any:
     """This container's S3 client, signed or anonymous (public buckets), with short timeouts."""
-    from chalicelib import aws
-
-    return aws.client(
+    return clients.client(
         "s3",
-        connect_timeout=_CONNECT_TIMEOUT,
-        read_timeout=_READ_TIMEOUT,
-        attempts=_MAX_ATTEMPTS,
         # Presigned URLs must be SigV4: botocore would presign S3 with SigV2 by default.
         signature="s3v4" if signed else "unsigned",
     )
@@ -82,9 +75,7 @@ def get_s3_client(*, signed: bool) -> Any:
 
 def reset() -> None:
     """Forget the AWS clients, so the next request uses the current environment (tests)."""
-    from chalicelib import aws
-
-    aws.reset()
+    clients.reset()
 
 
 def track_urls(bucket: str) -> list[str]:

@@ -12,8 +12,8 @@ from chalicelib.twimlets.common import Inputs, Redirect, add_message, read, rend
 if TYPE_CHECKING:
     from chalice.app import Response
 
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 INVALID = "I'm sorry, that wasn't a valid option."
 

@@ -10,8 +10,8 @@ from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import Inputs, add_message, read
 
 if TYPE_CHECKING:
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 
 def message(inputs: Inputs) -> str:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.aws import clients, parameters
+from chalicelib.core import settings
 from chalicelib.twimlets.common import Inputs, Job, add_message, defer, read
 
 if TYPE_CHECKING:
-    from chalicelib.parameters import Parameters
-    from chalicelib.webhook_security import VerifiedRequest
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +27,6 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _NON_DIGITS = re.compile(r"[^0-9]")
 # SES calls run in the queue worker, not in a webhook, but should still fail fast and retry.
-_CONNECT_TIMEOUT = 2.0
-_READ_TIMEOUT = 5.0
-_MAX_ATTEMPTS = 3
 
 
 class NotificationError(Exception):
@@ -178,19 +177,13 @@ def voicemail_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
 
 
 def get_ses_client() -> Any:
-    """This container's SES client, with short timeouts."""
-    from chalicelib import aws
-
-    return aws.client(
-        "ses", connect_timeout=_CONNECT_TIMEOUT, read_timeout=_READ_TIMEOUT, attempts=_MAX_ATTEMPTS
-    )
+    """This container's SES client (the worker sends the emails, at its patience)."""
+    return clients.client("ses")
 
 
 def reset() -> None:
     """Forget the AWS clients, so the next send uses the current environment (tests)."""
-    from chalicelib import aws
-
-    aws.reset()
+    clients.reset()
 
 
 def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
@@ -205,8 +198,6 @@ def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
         ParameterStoreError: the parameters could not be read.
     """
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from chalicelib import parameters, settings
 
     sender = parameters.load(settings.load()).require(FROM_EMAIL_PARAMETER)
     subject, body = email_message(

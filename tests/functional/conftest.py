@@ -15,7 +15,9 @@ import boto3
 import pytest
 import requests
 
-from chalicelib import clock, parameters, queue, settings, storage, twilio_rest
+from chalicelib.aws import parameters, queue, storage
+from chalicelib.core import clock, settings
+from chalicelib.telephony import twilio_rest
 from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio

@@ -1,0 +1,1 @@
+"""The IAM-authorised JSON API's gate, input validation and idempotency keys."""

@@ -1,0 +1,107 @@
+"""Input validation for the JSON API: each failure names the field it is about."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+E164 = re.compile(r"\+[1-9]\d{1,14}")
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
+
+
+class ValidationError(Exception):
+    """The request's input is unusable; field names the offending input when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def json_object(raw_body: bytes) -> dict[str, Any]:
+    """Parse a request body that must be a JSON object.
+
+    Raises:
+        ValidationError: the body is empty, not UTF-8 JSON, or not an object.
+    """
+    try:
+        payload = json.loads(raw_body.decode("utf-8")) if raw_body else None
+    except (UnicodeDecodeError, ValueError):
+        raise ValidationError("the request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise ValidationError("the request body must be a JSON object")
+    return payload
+
+
+def only_keys(payload: dict[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse keys the route does not know (a typo must not silently change a send).
+
+    Raises:
+        ValidationError: naming the first unknown key.
+    """
+    allowed_set = set(allowed)
+    for key in payload:
+        if key not in allowed_set:
+            raise ValidationError(f"unknown field {key!r}", key)
+
+
+def string(payload: dict[str, Any], field: str, *, required: bool = False) -> str | None:
+    """A string field, or None when absent.
+
+    Raises:
+        ValidationError: it is required and missing, or not a string.
+    """
+    value = payload.get(field)
+    if value is None:
+        if required:
+            raise ValidationError(f"{field} is required", field)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a string", field)
+    return value
+
+
+def phone_number(payload: dict[str, Any], field: str, *, required: bool = False) -> str | None:
+    """An E.164 phone number field (+14155550100), or None when absent.
+
+    Raises:
+        ValidationError: missing when required, or not E.164.
+    """
+    value = string(payload, field, required=required)
+    if value is not None and not E164.fullmatch(value):
+        raise ValidationError(f"{field} must be an E.164 phone number such as +14155550100", field)
+    return value
+
+
+def sender(payload: dict[str, Any], field: str = "from") -> str | None:
+    """A sender: an E.164 number or a Messaging Service SID (MG...), or None when absent.
+
+    Raises:
+        ValidationError: it is neither.
+    """
+    value = string(payload, field)
+    if value is not None and not (E164.fullmatch(value) or MESSAGING_SERVICE_SID.fullmatch(value)):
+        raise ValidationError(
+            f"{field} must be an E.164 number or a Messaging Service SID (MG...)", field
+        )
+    return value
+
+
+def url_list(payload: dict[str, Any], field: str, *, most: int) -> list[str]:
+    """A list of 1 to most http(s) URLs, or [] when absent.
+
+    Raises:
+        ValidationError: not a list, empty, too long, or holding a non-URL.
+    """
+    value = payload.get(field)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not value or len(value) > most:
+        raise ValidationError(f"{field} must be a list of 1 to {most} URLs", field)
+    for item in value:
+        if not isinstance(item, str) or not HTTP_URL.fullmatch(item):
+            raise ValidationError(f"{field} must hold only http(s) URLs", field)
+    return value

@@ -1,0 +1,153 @@
+"""Background jobs on the send queue: defer one from anywhere, run a batch in the worker.
+
+A job is a JSON body {"kind", "payload"}. The worker runs each record's handler; a handler that
+raises RetryLater is redelivered after its delay, any other exception after the queue's
+visibility timeout, and a record that fails five receives goes to the dead-letter queue. Handlers
+must be idempotent: SQS delivers at least once.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+from chalicelib.aws import clients, queue
+from chalicelib.core import logs, settings
+
+logger = logging.getLogger(__name__)
+
+# kind -> "module:function"; imported on first use so the worker loads only what it runs.
+HANDLERS = {
+    "send": "chalicelib.worker.sender:send_job",
+    "dispatch": "chalicelib.worker.dispatch:dispatch_job",
+    "sms_notification": "chalicelib.worker.notifications:sms_notification",
+    "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",
+}
+MAX_RECEIVES = 5  # the redrive policy's maxReceiveCount in infra/resources.json
+_THREADS = 10  # a batch's records run side by side: Twilio latency, not CPU, bounds a send
+
+
+class JobQueueError(Exception):
+    """The job could not be queued."""
+
+
+class RetryLater(Exception):
+    """The job should run again after delay seconds (backoff), not at once."""
+
+    def __init__(self, delay: float, reason: str) -> None:
+        super().__init__(reason)
+        self.delay = delay
+        self.reason = reason
+
+
+class Job(NamedTuple):
+    """The queue record a handler runs for."""
+
+    message_id: str
+    receive_count: int
+
+    @property
+    def last_receive(self) -> bool:
+        """This is the record's last receive before the dead-letter queue."""
+        return self.receive_count >= MAX_RECEIVES
+
+
+_current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("job", default=None)
+
+
+def current() -> Job | None:
+    """The job being run in this thread, if any."""
+    return _current.get()
+
+
+def defer(kind: str, payload: dict[str, Any], *, delay: float = 0) -> None:
+    """Queue a job for the worker.
+
+    Raises:
+        JobQueueError: the queue is not configured or cannot be reached.
+    """
+    if kind not in HANDLERS:
+        raise ValueError(f"unknown job kind {kind}")
+    try:
+        name = settings.load().require_queue()
+        queue.send(name, {"kind": kind, "payload": payload}, delay=delay)
+    except (settings.SettingError, queue.QueueError) as exc:
+        raise JobQueueError(str(exc)) from exc
+
+
+def defer_many(kind: str, entries: list[tuple[dict[str, Any], float]]) -> None:
+    """Queue many jobs of one kind, each with its delay.
+
+    Raises:
+        JobQueueError: the queue is not configured or cannot be reached.
+    """
+    try:
+        name = settings.load().require_queue()
+        queue.send_many(name, [({"kind": kind, "payload": p}, d) for p, d in entries])
+    except (settings.SettingError, queue.QueueError) as exc:
+        raise JobQueueError(str(exc)) from exc
+
+
+def _handler(kind: str) -> Callable[[dict[str, Any]], None]:
+    module, _, function = HANDLERS[kind].partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _run(record: dict[str, Any], request_id: str | None) -> str | None:
+    """Run one record; returns its messageId when it must be redelivered."""
+    message_id = record.get("messageId", "")
+    attributes = record.get("attributes") or {}
+    job = Job(message_id, int(attributes.get("ApproximateReceiveCount", "1")))
+    _current.set(job)
+    logs.start_invocation(handler="worker", request_id=request_id, job_id=message_id)
+    try:
+        body = json.loads(record["body"])
+        kind, payload = body["kind"], body["payload"]
+        handler = _handler(kind)
+    except (ValueError, KeyError, TypeError):
+        # Unreadable forever: retrying cannot help, and the log says which record it was.
+        logger.error("dropped an unreadable queue record")
+        return None
+    try:
+        handler(payload)
+        return None
+    except RetryLater as exc:
+        logger.info(
+            "job retries later",
+            extra={"kind": kind, "reason": exc.reason, "delay_s": round(exc.delay, 1)},
+        )
+        try:
+            queue.retry_later(settings.load().require_queue(), record["receiptHandle"], exc.delay)
+        except (settings.SettingError, queue.QueueError):
+            logger.warning("could not set the retry delay; the visibility timeout applies")
+        return message_id
+    except Exception as exc:
+        # Any other failure is redelivered by SQS; the job itself is never dropped here. Our
+        # own errors carry no values in their text, so it is logged; others by type only.
+        detail = str(exc) if type(exc).__module__.startswith("chalicelib") else None
+        logger.exception("job failed", extra={"kind": kind, "error": detail})
+        return message_id
+
+
+@clients.patience(clients.WORKER)
+def handle_batch(event: Any) -> dict[str, Any]:
+    """Run an SQS batch side by side and report the records to redeliver (batchItemFailures)."""
+    raw = event.to_dict() if hasattr(event, "to_dict") else event
+    records = raw.get("Records", [])
+    context = getattr(event, "context", None)
+    request_id = getattr(context, "aws_request_id", None)
+    if len(records) <= 1:
+        failed = [_run(record, request_id) for record in records]
+    else:
+        with ThreadPoolExecutor(max_workers=min(_THREADS, len(records))) as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, _run, record, request_id)
+                for record in records
+            ]
+            failed = [future.result() for future in futures]
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed if m]}

@@ -1,0 +1,1 @@
+"""Foundations every other package uses: the clock, settings, errors, logging, responses."""

@@ -1,0 +1,1 @@
+"""Messages and calls: their records and states, sending, inbound SMS, status callbacks."""

@@ -1,0 +1,186 @@
+"""Incoming messages: store each once, honour opt-out keywords, auto-reply and forward."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.api import validation
+from chalicelib.api.validation import ValidationError
+from chalicelib.aws.storage import BY_INBOUND, ConditionFailedError
+from chalicelib.core import clock, settings
+from chalicelib.messaging import deps, messages, optouts, timing
+from chalicelib.telephony import twiml
+
+if TYPE_CHECKING:
+    from chalicelib.api.gate import ApiContext
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HELP = "Reply STOP to unsubscribe, START to resubscribe. Msg & data rates may apply."
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def key(message_sid: str) -> str:
+    """The table key of an inbound message."""
+    return f"in#{message_sid}"
+
+
+def _media(request: VerifiedRequest) -> list[str]:
+    count = request.twilio_param("NumMedia") or "0"
+    total = int(count) if count.isdigit() else 0
+    urls = [request.twilio_param(f"MediaUrl{i}") for i in range(min(total, 10))]
+    return [url for url in urls if url]
+
+
+def receive(request: VerifiedRequest, parameters: Parameters) -> str:
+    """/sms: store the message once per MessageSid, then answer keywords or auto-reply.
+
+    Raises:
+        StorageError: the message could not be stored (the webhook then fails, visibly).
+    """
+    config = settings.load()
+    table = deps.table(config)
+    sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid") or ""
+    sender = request.twilio_param("From") or ""
+    body = request.twilio_param("Body") or ""
+    media = _media(request)
+    now = clock.now()
+    if sid:
+        try:
+            table.put(
+                {
+                    "pk": key(sid),
+                    "sid": sid,
+                    "kind": "inbound",
+                    "inbound": "inbound",
+                    "received_at": now,
+                    "from": sender,
+                    "to": request.twilio_param("To") or "",
+                    "body": body,
+                    "media_urls": media,
+                    "expires_at": messages.expires_at(now, config.retention_days),
+                },
+                condition="attribute_not_exists(pk)",
+            )
+        except ConditionFailedError:
+            logger.info("repeated delivery of an inbound message", extra={"message_sid": sid})
+    word = optouts.keyword(body)
+    if word == "stop":
+        optouts.record_opt_out(table, sender, source="keyword")
+        logger.info("opt-out recorded", extra={"from": sender})
+        return twiml.message_reply(parameters.optional("sms/stop_reply"))
+    if word == "start":
+        optouts.remove_opt_out(table, sender)
+        logger.info("opt-out removed", extra={"from": sender})
+        return twiml.message_reply(parameters.optional("sms/start_reply"))
+    if word == "help":
+        return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)
+    if sid:
+        _forward(table, config, parameters, request, sid, sender, body, media)
+    return twiml.message_reply(parameters.optional("sms/auto_reply"))
+
+
+def _forward(
+    table: Any,
+    config: settings.Settings,
+    parameters: Parameters,
+    request: VerifiedRequest,
+    sid: str,
+    sender: str,
+    body: str,
+    media: list[str],
+) -> None:
+    targets = [t.strip() for t in (parameters.optional("sms/forward_to") or "").split(",")]
+    targets = [t for t in targets if t]
+    from_number = parameters.optional("twilio/default_from")
+    if not targets or not from_number:
+        return
+    text = f"From {sender}: {body}"[: messages.MAX_BODY]
+    for i, target in enumerate(dict.fromkeys(targets)):
+        if not validation.E164.fullmatch(target):
+            logger.warning("sms/forward_to holds a number that is not E.164; skipped")
+            continue
+        # One id per MessageSid and target: Twilio's retries of this webhook forward once.
+        messages.queue_message(
+            table,
+            f"fwd-{sid}-{i}",
+            to=target,
+            sender=from_number,
+            body=text,
+            media_urls=media,
+            status_callback=request.base_url + messages.STATUS_CALLBACK,
+            retention_days=config.retention_days,
+        )
+
+
+def list_inbound(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """GET /inbound?since=&limit=&next=: received messages, newest first, paginated.
+
+    Raises:
+        ValidationError: a bad since, limit or next.
+    """
+    since = _single(ctx, "since")
+    lower = None
+    if since is not None:
+        lower = timing.parse_send_at(since, None).timestamp() if since else None
+    limit_text = _single(ctx, "limit")
+    limit = PAGE_SIZE
+    if limit_text is not None:
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
+            raise ValidationError(f"limit must be 1 to {MAX_PAGE_SIZE}", "limit")
+        limit = int(limit_text)
+    start = _decode_token(_single(ctx, "next"))
+    items, last = ctx.table.query(
+        BY_INBOUND,
+        "inbound",
+        "inbound",
+        sort_key="received_at",
+        lower=lower,
+        descending=True,
+        limit=limit,
+        start=start,
+    )
+    return 200, {
+        "messages": [
+            {
+                "sid": item["sid"],
+                "from": item.get("from"),
+                "to": item.get("to"),
+                "body": item.get("body"),
+                "media_urls": item.get("media_urls", []),
+                "received_at": clock.iso(item["received_at"]),
+            }
+            for item in items
+        ],
+        "next": _encode_token(last),
+    }
+
+
+def _single(ctx: ApiContext, name: str) -> str | None:
+    values = ctx.query.get(name)
+    return values[-1] if values else None
+
+
+def _encode_token(last: dict[str, Any] | None) -> str | None:
+    if not last:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        start = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if isinstance(start, dict) and set(start) == {"pk", "inbound", "received_at"}:
+            return start
+    except ValueError:
+        pass
+    raise ValidationError("next is not a token this API gave", "next")

@@ -1,0 +1,250 @@
+"""Outbound message records: their states, the conditional moves between them, and their views.
+
+scheduled → queued → sending → sent → delivered | undelivered | failed, plus canceled and
+opted_out. A move names the states it may come from and is a conditional update, so a record
+never moves backwards or out of a terminal state however events race.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chalicelib.aws import jobs
+from chalicelib.aws.storage import ConditionFailedError, Table
+from chalicelib.core import clock
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 1600  # Twilio's limit for a concatenated message
+# Our routes that Twilio's status callbacks reach (relative to the app's base URL).
+STATUS_CALLBACK = "/status/messages"
+CALL_STATUS_CALLBACK = "/status/calls"
+ACTIVE = ("scheduled", "queued", "sending")  # kept in the by-state index with a due time
+TERMINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "opted_out"})
+ORDER = {"scheduled": 0, "queued": 1, "sending": 2, "sent": 3}
+# Twilio's MessageStatus -> ours. Twilio's own queue states all mean "Twilio has it".
+TWILIO_STATUS = {
+    "accepted": "sent",
+    "scheduled": "sent",
+    "queued": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+
+def new_id() -> str:
+    """A random record id (os.urandom: the uuid module costs cold-start time)."""
+    return os.urandom(16).hex()
+
+
+def key(message_id: str) -> str:
+    """The table key of a message record."""
+    return f"msg#{message_id}"
+
+
+def expires_at(now: float, retention_days: float) -> int:
+    """The DynamoDB TTL for a record created now."""
+    return int(now + retention_days * 86400)
+
+
+def new_record(
+    message_id: str,
+    *,
+    to: str,
+    sender: str,
+    body: str,
+    media_urls: list[str],
+    status: str,
+    send_at: float | None,
+    status_callback: str | None,
+    retention_days: float,
+    broadcast_id: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """A message record as first written."""
+    now = clock.now() if now is None else now
+    record: dict[str, Any] = {
+        "pk": key(message_id),
+        "id": message_id,
+        "kind": "message",
+        "to": to,
+        "sender": sender,
+        "body": body,
+        "media_urls": media_urls,
+        "status": status,
+        "attempts": 0,
+        "created_at": now,
+        "updated_at": now,
+        "history": [{"status": status, "at": now}],
+        "expires_at": expires_at(now, retention_days),
+    }
+    if send_at is not None:
+        record["send_at"] = send_at
+    if status_callback:
+        record["status_callback"] = status_callback
+    if broadcast_id:
+        record["broadcast"] = broadcast_id
+    if status in ACTIVE:
+        record["state"] = status
+        record["state_at"] = send_at if status == "scheduled" and send_at else now
+    return record
+
+
+def move(
+    table: Table,
+    message_id: str,
+    status: str,
+    *,
+    sources: tuple[str, ...],
+    now: float | None = None,
+    due: float | None = None,
+    set_fields: dict[str, Any] | None = None,
+    remove_fields: tuple[str, ...] = (),
+    history: bool = True,
+    pk: str | None = None,
+    returning: bool = True,
+) -> dict[str, Any]:
+    """Move a record to status if it is in one of sources; returns the updated record.
+
+    due is the by-state index time for an active status (default now); pk names another kind
+    of record than a message (calls share the shape). Without returning, the answer is {}:
+    DynamoDB then sends no copy of the record back.
+
+    Raises:
+        ConditionFailedError: the record is absent or in another state (current attached).
+    """
+    now = clock.now() if now is None else now
+    names = {"#status": "status"}
+    values: dict[str, Any] = {":status": status, ":now": now}
+    sets = ["#status = :status", "updated_at = :now"]
+    removes = list(remove_fields)
+    if history:
+        sets.append("history = list_append(if_not_exists(history, :empty), :entry)")
+        values[":empty"] = []
+        values[":entry"] = [{"status": status, "at": now}]
+    if status in ACTIVE:
+        sets += ["#state = :status", "state_at = :due"]
+        names["#state"] = "state"
+        values[":due"] = now if due is None else due
+    else:
+        removes += ["#state", "state_at"]
+        names["#state"] = "state"
+    for i, (field, value) in enumerate((set_fields or {}).items()):
+        names[f"#f{i}"] = field
+        values[f":f{i}"] = value
+        sets.append(f"#f{i} = :f{i}")
+    source_names = []
+    for i, source in enumerate(sources):
+        values[f":s{i}"] = source
+        source_names.append(f":s{i}")
+    expression = "SET " + ", ".join(sets)
+    if removes:
+        expression += " REMOVE " + ", ".join(removes)
+    return table.update(
+        pk or key(message_id),
+        expression,
+        condition=f"#status IN ({', '.join(source_names)})",
+        names=names,
+        values=values,
+        returning=returning,
+    )
+
+
+def try_move(table: Table, message_id: str, status: str, **options: Any) -> dict[str, Any] | None:
+    """move(), answering None instead of raising when the record is elsewhere."""
+    try:
+        return move(table, message_id, status, **options)
+    except ConditionFailedError:
+        return None
+
+
+def view(record: dict[str, Any]) -> dict[str, Any]:
+    """GET /messages/{id}'s shape, times in UTC with a Z."""
+    send_at = record.get("send_at")
+    return {
+        "id": record["id"],
+        "to": record["to"],
+        "from": record.get("sender"),
+        "status": record["status"],
+        "sid": record.get("sid"),
+        "error_code": record.get("error_code"),
+        "error_message": record.get("error_message"),
+        "send_at": clock.iso(send_at) if send_at is not None else None,
+        "created_at": clock.iso(record["created_at"]),
+        "updated_at": clock.iso(record["updated_at"]),
+        "history": [
+            {"status": h["status"], "at": clock.iso(h["at"])} for h in record.get("history", [])
+        ],
+    }
+
+
+def apply_status_callback(
+    table: Table, record: dict[str, Any], twilio_status: str, error_code: str | None
+) -> bool:
+    """Apply Twilio's MessageStatus to a record, forwards only; True when it moved."""
+    status = TWILIO_STATUS.get(twilio_status)
+    if status is None or record["status"] in TERMINAL:
+        return False
+    current = record["status"]
+    if status == "sent":
+        if ORDER.get(current, 99) >= ORDER["sent"]:
+            return False
+        sources: tuple[str, ...] = ("queued", "sending")
+    else:
+        sources = ("queued", "sending", "sent")
+    fields: dict[str, Any] = {}
+    if error_code and status in ("failed", "undelivered"):
+        fields["error_code"] = _int_or_str(error_code)
+    moved = try_move(table, record["id"], status, sources=sources, set_fields=fields)
+    return moved is not None
+
+
+def _int_or_str(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
+def queue_message(
+    table: Table,
+    message_id: str,
+    *,
+    to: str,
+    sender: str,
+    body: str,
+    media_urls: list[str],
+    status_callback: str | None,
+    retention_days: float,
+) -> bool:
+    """Record a message as queued and hand it to the worker, once per id; True when new.
+
+    Raises:
+        StorageError: the record could not be written.
+    """
+    record = new_record(
+        message_id,
+        to=to,
+        sender=sender,
+        body=body,
+        media_urls=media_urls,
+        status="queued",
+        send_at=None,
+        status_callback=status_callback,
+        retention_days=retention_days,
+    )
+    try:
+        table.put(record, condition="attribute_not_exists(pk)")
+    except ConditionFailedError as exc:
+        if (exc.current or {}).get("status") != "queued":
+            return False
+    try:
+        jobs.defer("send", {"id": message_id})
+    except jobs.JobQueueError:
+        # Stays queued: the dispatcher's stale sweep enqueues it within minutes.
+        logger.error("could not enqueue a message", extra={"id": message_id})
+    return True

@@ -1,0 +1,284 @@
+"""Outbound messages and calls for the JSON API: validate, record, then send or schedule."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from chalicelib.api import validation
+from chalicelib.api.validation import ValidationError
+from chalicelib.aws.storage import ConditionFailedError, Table
+from chalicelib.core import clock
+from chalicelib.core.errors import ConflictError, NotFoundError
+from chalicelib.messaging import calls, deps, messages, optouts, status, timing
+from chalicelib.telephony import twiml
+from chalicelib.telephony.twilio_rest import TwilioError, TwilioRequestError
+
+if TYPE_CHECKING:
+    from chalicelib.api.gate import ApiContext
+
+logger = logging.getLogger(__name__)
+
+MAX_MEDIA = 10  # Twilio's limit of MediaUrl per message
+MAX_TWIML = 4000  # Twilio's limit for the Twiml parameter
+TIMING_FIELDS = ("send_at", "timezone", "not_before", "not_after")
+MESSAGE_FIELDS = ("to", "body", "from", "media_urls", *TIMING_FIELDS)
+CALL_FIELDS = ("to", "from", "url", "twiml", "say")
+
+
+class Content(NamedTuple):
+    """A validated message body and media."""
+
+    body: str
+    media_urls: list[str]
+
+
+def content(payload: dict[str, Any]) -> Content:
+    """The body and media of a message payload.
+
+    Raises:
+        ValidationError: empty without media, too long, or bad media URLs.
+    """
+    body = validation.string(payload, "body") or ""
+    media_urls = validation.url_list(payload, "media_urls", most=MAX_MEDIA)
+    if len(body) > messages.MAX_BODY:
+        raise ValidationError(f"body must be at most {messages.MAX_BODY} characters", "body")
+    if not body.strip() and not media_urls:
+        raise ValidationError("body must not be empty unless media_urls are given", "body")
+    return Content(body, media_urls)
+
+
+def send_time(payload: dict[str, Any]) -> float | None:
+    """When a message may go out: None for now, else an epoch instant (quiet hours applied).
+
+    Raises:
+        ValidationError: bad send_at, timezone or window, or a time out of bounds.
+    """
+    tz = timing.zone(validation.string(payload, "timezone"))
+    window = timing.window(payload, tz)
+    now = clock.utcnow()
+    requested = None
+    if payload.get("send_at") is not None:
+        requested = timing.parse_send_at(payload["send_at"], tz)
+        timing.check_lead(requested, now)
+    if window is not None:
+        moved = timing.next_opening(requested or now, window)
+        if requested is not None or moved != now:
+            return moved.timestamp()
+    return requested.timestamp() if requested is not None else None
+
+
+DEFAULT_ALLOWED_PREFIXES = ("+1",)  # NANP: the US and Canada, where a long code sends
+
+
+def allowed_prefixes(ctx: ApiContext) -> tuple[str, ...] | None:
+    """Destination prefixes from outbound/allowed_prefixes (default +1); None allows all ("*").
+
+    A toll-fraud guard: a leaked IAM key, or a bug upstream, must not be able to call or text
+    premium numbers abroad. Twilio's Geo Permissions are the second line.
+    """
+    raw = ctx.parameters.optional("outbound/allowed_prefixes")
+    if raw is None:
+        return DEFAULT_ALLOWED_PREFIXES
+    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
+    return None if "*" in prefixes else prefixes
+
+
+def check_destination(ctx: ApiContext, to: str, field: str = "to") -> None:
+    """Refuse a destination outside the allowed prefixes.
+
+    Raises:
+        ValidationError: naming the field and the parameter that allows it.
+    """
+    prefixes = allowed_prefixes(ctx)
+    if prefixes is not None and not to.startswith(prefixes):
+        raise ValidationError(
+            f"destinations outside {', '.join(prefixes)} are not allowed; add the prefix to "
+            "the parameter outbound/allowed_prefixes",
+            field,
+        )
+
+
+def default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
+    """twilio/default_from, which must be a number to place calls.
+
+    Raises:
+        ValidationError: naming from, when there is no usable default.
+    """
+    default = ctx.parameters.optional("twilio/default_from")
+    if default and for_calls and not validation.E164.fullmatch(default):
+        raise ValidationError(
+            "from is required: the default sender is a Messaging Service, which cannot call",
+            "from",
+        )
+    if not default:
+        raise ValidationError("from is required: parameter twilio/default_from is not set", "from")
+    return default
+
+
+def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """POST /messages: send now (201 with Twilio's SID) or schedule (202).
+
+    Raises:
+        ValidationError: bad input, naming the field.
+        ConflictError: the recipient opted out.
+        TwilioError: Twilio refused or failed an immediate send.
+    """
+    validation.only_keys(payload, MESSAGE_FIELDS)
+    to = str(validation.phone_number(payload, "to", required=True))
+    body, media_urls = content(payload)
+    send_at = send_time(payload)
+    sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    check_destination(ctx, to)
+    table = ctx.table
+    if optouts.is_opted_out(table, to):
+        raise ConflictError("the recipient has opted out", reason="opted_out")
+    message_id = messages.new_id()
+    state = "scheduled" if send_at is not None else "sending"
+    record = messages.new_record(
+        message_id,
+        to=to,
+        sender=sender,
+        body=body,
+        media_urls=media_urls,
+        status=state,
+        send_at=send_at,
+        status_callback=ctx.callback_url(messages.STATUS_CALLBACK),
+        retention_days=ctx.settings.retention_days,
+    )
+    if send_at is not None:
+        table.put(record, condition="attribute_not_exists(pk)")
+        logger.info("message scheduled", extra={"id": message_id})
+        return 202, {"id": message_id, "status": "scheduled", "send_at": clock.iso(send_at)}
+    now = record["created_at"]
+    record.update(
+        {
+            "history": [{"status": "queued", "at": now}, {"status": "sending", "at": now}],
+            "attempts": 1,
+            "attempt_started_at": now,
+            "first_attempt_at": now,
+            "origin": "api",
+        }
+    )
+    table.put(record, condition="attribute_not_exists(pk)")
+    return 201, _send_now(table, record, ctx)
+
+
+def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str, Any]:
+    message_id = record["id"]
+    try:
+        result = deps.twilio(ctx.settings).send_message(
+            to=record["to"],
+            body=record["body"] or None,
+            sender=record["sender"],
+            media_urls=record["media_urls"] or None,
+            status_callback=record.get("status_callback"),
+        )
+    except TwilioRequestError as exc:
+        outcome = "opted_out" if exc.code == 21610 else "failed"
+        if outcome == "opted_out":
+            optouts.record_opt_out(table, record["to"], source="twilio_21610")
+        messages.try_move(
+            table,
+            message_id,
+            outcome,
+            sources=("sending",),
+            set_fields={"error_code": exc.code, "error_message": exc.message},
+        )
+        raise
+    except TwilioError as exc:
+        # The caller gets 502/504 and may retry; Twilio may still have taken this one, so the
+        # record is left for reconcile to settle from Twilio's Messages list, never resent.
+        table.update(
+            record["pk"],
+            "SET ambiguous = :t, no_resend = :t, error_message = :m",
+            values={":t": True, ":m": exc.message},
+            returning=False,
+        )
+        raise
+    sent = messages.try_move(
+        table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
+    )
+    if sent is not None:
+        status.apply_pending(table, sent)
+    logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
+    return {
+        "id": message_id,
+        "sid": result["sid"],
+        "status": "sent",
+        "to": result["to"],
+        "from": result["from"],
+    }
+
+
+def get_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """GET /messages/{id}.
+
+    Raises:
+        NotFoundError: no such message.
+    """
+    record = ctx.table.get(messages.key(ctx.path["id"]))
+    if record is None or record.get("kind") != "message":
+        raise NotFoundError("no message with this id")
+    return 200, messages.view(record)
+
+
+def cancel_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """DELETE /messages/{id}: cancel a scheduled or queued message (again: still 200).
+
+    Raises:
+        NotFoundError: no such message.
+        ConflictError: it is already sending or beyond.
+    """
+    message_id = ctx.path["id"]
+    try:
+        record = messages.move(ctx.table, message_id, "canceled", sources=("scheduled", "queued"))
+    except ConditionFailedError as exc:
+        record = exc.current or ctx.table.get(messages.key(message_id))
+        if record is None or record.get("kind") != "message":
+            raise NotFoundError("no message with this id") from None
+        if record["status"] != "canceled":
+            raise ConflictError(
+                f"a message that is {record['status']} cannot be canceled",
+                reason="not_cancelable",
+                status=record["status"],
+            ) from None
+    return 200, messages.view(record)
+
+
+def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """POST /calls: place a call that runs url, twiml or say (default: this app's /voice).
+
+    Raises:
+        ValidationError: bad input, naming the field.
+        TwilioError: Twilio refused or failed.
+    """
+    validation.only_keys(payload, CALL_FIELDS)
+    to = str(validation.phone_number(payload, "to", required=True))
+    given = [field for field in ("url", "twiml", "say") if payload.get(field) is not None]
+    if len(given) > 1:
+        raise ValidationError("give only one of url, twiml and say", given[1])
+    url = validation.string(payload, "url")
+    document = validation.string(payload, "twiml")
+    say = validation.string(payload, "say")
+    if url is not None and not validation.HTTP_URL.fullmatch(url):
+        raise ValidationError("url must be an absolute http(s) URL", "url")
+    if say is not None:
+        if not say.strip():
+            raise ValidationError("say must not be empty", "say")
+        document = twiml.say(say)
+    if document is not None and not document.strip():
+        raise ValidationError("twiml must not be empty", "twiml")
+    if document is not None and len(document) > MAX_TWIML:
+        field = "say" if say is not None else "twiml"
+        raise ValidationError(f"{field} makes TwiML over {MAX_TWIML} characters", field)
+    if document is None and url is None:
+        if not ctx.base_url:
+            raise ValidationError(
+                "url is required when the app's public URL is unknown (set SWITCHBOARD_PUBLIC_URL)",
+                "url",
+            )
+        url = ctx.base_url + "/voice"
+    sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
+    check_destination(ctx, to)
+    return 201, calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -1,0 +1,89 @@
+"""Status callbacks from Twilio (signed webhooks): move message and call records forwards."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.aws.storage import BY_SID, Table
+from chalicelib.core import clock
+from chalicelib.messaging import calls, deps, messages
+from chalicelib.telephony import twiml
+
+if TYPE_CHECKING:
+    from chalicelib.aws.parameters import Parameters
+    from chalicelib.webhooks.signature import VerifiedRequest
+
+logger = logging.getLogger(__name__)
+
+
+def _record_for(sid: str | None) -> dict | None:
+    if not sid:
+        return None
+    table = deps.table()
+    items, _ = table.query(BY_SID, "sid", sid, limit=1)
+    return table.get(items[0]["pk"]) if items else None
+
+
+def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
+    """/status/messages: apply MessageStatus; an unknown SID is answered 200 and logged."""
+    sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid")
+    status = request.twilio_param("MessageStatus") or request.twilio_param("SmsStatus") or ""
+    record = _record_for(sid)
+    if record is None and sid:
+        # Twilio can call back before the sender has stored the SID it just got: keep the
+        # callback a day, to apply when the SID lands (see apply_pending).
+        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+        _keep_pending(sid, status, request.twilio_param("ErrorCode"))
+    elif record is None or record.get("kind") != "message":
+        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+    elif messages.apply_status_callback(
+        deps.table(), record, status, request.twilio_param("ErrorCode")
+    ):
+        logger.info("message status", extra={"id": record["id"], "status": status})
+    else:
+        logger.info("status callback ignored", extra={"id": record["id"], "status": status})
+    return twiml.message_reply(None)
+
+
+def call_status(request: VerifiedRequest, parameters: Parameters) -> str:
+    """/status/calls: apply CallStatus; an unknown SID is answered 200 and logged."""
+    sid = request.twilio_param("CallSid")
+    status = request.twilio_param("CallStatus") or ""
+    record = _record_for(sid)
+    if record is None or record.get("kind") != "call":
+        logger.warning("status callback for an unknown call", extra={"call_sid": sid})
+    elif not calls.apply_status_callback(
+        deps.table(), record, status, request.twilio_param("ErrorCode")
+    ):
+        logger.info("status callback ignored", extra={"id": record["id"], "status": status})
+    return twiml.message_reply(None)
+
+
+PENDING_TTL = 86400
+
+
+def _pending_key(sid: str) -> str:
+    return f"cb#{sid}"
+
+
+def _keep_pending(sid: str, status: str, error_code: str | None) -> None:
+    entry = {"status": status, "error_code": error_code or ""}
+    deps.table().update(
+        _pending_key(sid),
+        "SET callbacks = list_append(if_not_exists(callbacks, :empty), :entry), expires_at = :x",
+        values={":empty": [], ":entry": [entry], ":x": int(clock.now() + PENDING_TTL)},
+        returning=False,
+    )
+
+
+def apply_pending(table: Table, record: dict[str, Any]) -> None:
+    """Apply callbacks that arrived for record's SID before the SID was stored."""
+    sid = record.get("sid")
+    pending = table.get(_pending_key(sid)) if sid else None
+    if not pending:
+        return
+    for entry in pending.get("callbacks", []):
+        current = table.get(record["pk"]) or record
+        messages.apply_status_callback(table, current, entry["status"], entry["error_code"] or None)
+    table.delete(_pending_key(sid))

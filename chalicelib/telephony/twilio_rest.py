@@ -1,0 +1,217 @@
+"""Twilio REST API: send messages and place calls, with a timeout and errors in our own terms."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from chalicelib.aws.parameters import Parameters
+
+logger = logging.getLogger(__name__)
+
+# Well under Twilio's 15 s webhook limit, API Gateway's 29 s and the Lambda timeout.
+REQUEST_TIMEOUT = 5.0
+# Twilio answers these when the app's own credentials or account are wrong: the operator's
+# problem, not the caller's request.
+_CREDENTIAL_STATUSES = frozenset({401, 403, 404})
+
+
+class TwilioError(Exception):
+    """A Twilio REST call did not succeed."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class TwilioRequestError(TwilioError):
+    """Twilio refused the request for its content (a 4xx such as 21211 or 21610)."""
+
+
+class TwilioUnavailableError(TwilioError):
+    """Twilio failed (5xx), could not be reached, or refused this app's credentials."""
+
+
+class TwilioTimeoutError(TwilioError):
+    """Twilio did not answer in time; the request may or may not have taken effect."""
+
+
+class Credentials(NamedTuple):
+    """REST credentials: an API key when configured, else the account's auth token."""
+
+    account_sid: str
+    username: str
+    password: str
+
+    @classmethod
+    def from_parameters(cls, parameters: Parameters) -> Credentials:
+        """Build credentials from twilio/* parameters.
+
+        Raises:
+            MissingParameterError: the account SID or a secret is not set.
+        """
+        account_sid = parameters.require("twilio/account_sid")
+        key_sid = parameters.optional("twilio/api_key_sid")
+        if key_sid:
+            return cls(account_sid, key_sid, parameters.require("twilio/api_key_secret"))
+        return cls(account_sid, account_sid, parameters.require("twilio/auth_token"))
+
+
+class TwilioRest:
+    """Domain-named calls on Twilio's REST API."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def send_message(
+        self,
+        *,
+        to: str,
+        body: str | None,
+        sender: str,
+        media_urls: list[str] | None = None,
+        status_callback: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a message; sender is a number (From) or a Messaging Service SID (MG...).
+
+        Raises:
+            TwilioError: one of its subclasses, by what went wrong.
+        """
+        options: dict[str, Any] = {"to": to}
+        if sender.startswith("MG"):
+            options["messaging_service_sid"] = sender
+        else:
+            options["from_"] = sender
+        if body:
+            options["body"] = body
+        if media_urls:
+            options["media_url"] = media_urls
+        if status_callback:
+            options["status_callback"] = status_callback
+        message = self._call(self._client.messages.create, **options)
+        return {
+            "sid": message.sid,
+            "status": message.status,
+            "to": message.to,
+            "from": message.from_ or message.messaging_service_sid,
+        }
+
+    def place_call(
+        self,
+        *,
+        to: str,
+        sender: str,
+        url: str | None = None,
+        twiml: str | None = None,
+        status_callback: str | None = None,
+    ) -> dict[str, Any]:
+        """Place a call that runs url or twiml when answered.
+
+        Raises:
+            TwilioError: one of its subclasses, by what went wrong.
+        """
+        options: dict[str, Any] = {"to": to, "from_": sender}
+        if twiml:
+            options["twiml"] = twiml
+        else:
+            options["url"] = url
+        if status_callback:
+            options["status_callback"] = status_callback
+            options["status_callback_event"] = ["initiated", "ringing", "answered", "completed"]
+        call = self._call(self._client.calls.create, **options)
+        # CallInstance keeps "from" only as _from (twilio 9.13), unlike MessageInstance.from_.
+        return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
+
+    def find_message(
+        self, *, to: str, sender: str, body: str | None, since: float
+    ) -> dict[str, Any] | None:
+        """Find a message this account created to `to` from sender with body since an instant.
+
+        Used before sending again after an ambiguous failure (timeout, 5xx): Twilio may have
+        accepted the first attempt. Reads the newest 100 and stops at those older than since.
+
+        Raises:
+            TwilioError: one of its subclasses, when the list itself fails.
+        """
+        options: dict[str, Any] = {"to": to, "limit": 100, "page_size": 50}
+        if not sender.startswith("MG"):
+            options["from_"] = sender
+        skew = 120  # clocks differ; the body and sender still have to match
+        for message in self._call(self._client.messages.list, **options):
+            created = message.date_created.timestamp() if message.date_created else None
+            if created is not None and created < since - skew:
+                return None
+            same_sender = (
+                message.messaging_service_sid == sender
+                if sender.startswith("MG")
+                else message.from_ == sender
+            )
+            if same_sender and (message.body or "") == (body or ""):
+                return {
+                    "sid": message.sid,
+                    "status": message.status,
+                    "error_code": message.error_code,
+                    "error_message": message.error_message,
+                }
+        return None
+
+    @staticmethod
+    def _call(method: Any, **options: Any) -> Any:
+        # Loaded with twilio.rest by now (see get_twilio); at module scope they would cost
+        # every importer of this module.
+        from requests.exceptions import ConnectionError, RequestException, Timeout
+        from twilio.base.exceptions import TwilioRestException
+
+        try:
+            return method(**options)
+        except TwilioRestException as exc:
+            raise _classify(exc) from exc
+        except Timeout as exc:
+            raise TwilioTimeoutError("Twilio did not answer in time") from exc
+        except ConnectionError as exc:
+            raise TwilioUnavailableError("Twilio could not be reached") from exc
+        except RequestException as exc:
+            raise TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}") from exc
+
+
+def _classify(exc: Any) -> TwilioError:
+    status = int(exc.status or 0)
+    code = exc.code
+    message = exc.msg or "Twilio refused the request"
+    if status >= 500 or status in _CREDENTIAL_STATUSES or status < 400:
+        if status in _CREDENTIAL_STATUSES:
+            logger.error("Twilio refused this app's credentials", extra={"twilio_code": code})
+        return TwilioUnavailableError(message, status=status, code=code)
+    return TwilioRequestError(message, status=status, code=code)
+
+
+_client_cache: dict[tuple[str, str, str, str | None], Any] = {}
+
+
+def get_twilio(credentials: Credentials, *, base_url: str | None = None) -> TwilioRest:
+    """Return a TwilioRest on this container's client for these credentials (kept warm)."""
+    key = (credentials.account_sid, credentials.username, credentials.password, base_url)
+    client = _client_cache.get(key)
+    if client is None:
+        # Imported here: twilio.rest and requests cost ~85 ms of CPU, paid only by senders.
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
+
+        client = Client(
+            credentials.username,
+            credentials.password,
+            credentials.account_sid,
+            http_client=TwilioHttpClient(timeout=REQUEST_TIMEOUT),
+        )
+        if base_url:
+            client.api.base_url = base_url
+            # TWILIO_REGION/TWILIO_EDGE would rewrite the fake's host into a Twilio hostname.
+            client.region = None
+            client.edge = None
+        # One entry: a rotated secret replaces the old client instead of piling up.
+        _client_cache.clear()
+        _client_cache[key] = client
+    return TwilioRest(client)

@@ -1,0 +1,1 @@
+"""The gate every Twilio webhook passes (signature check) and the voice answers."""

@@ -1,0 +1,1 @@
+"""The queue worker and the schedules: dispatch, sending, pacing, notifications."""

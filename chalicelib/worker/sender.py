@@ -1,0 +1,261 @@
+"""The queue worker's send: claim a queued message, check opt-outs, call Twilio, record the result.
+
+Outcomes by Twilio's answer:
+- accepted: `sent` with its SID;
+- 429 or 503 (not accepted): back to `queued`, retried with exponential backoff and jitter;
+- timeout, connection error, other 5xx (ambiguous): stays `sending`, flagged; before any new
+  attempt the Messages list is searched and the message sent again only if absent;
+- credentials refused: the operator's problem, retried within the bound and logged as an error;
+- other 4xx: `failed` with Twilio's code at once; 21610 also records the opt-out (`opted_out`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+from typing import Any
+
+from chalicelib.aws import jobs
+from chalicelib.aws.storage import ConditionFailedError, Table
+from chalicelib.core import clock, settings
+from chalicelib.messaging import deps, messages, optouts, status
+from chalicelib.telephony.twilio_rest import (
+    TwilioError,
+    TwilioRequestError,
+    TwilioRest,
+    TwilioTimeoutError,
+    TwilioUnavailableError,
+)
+
+logger = logging.getLogger(__name__)
+
+UNSUBSCRIBED = 21610
+_CREDENTIAL_STATUSES = (401, 403, 404)
+_BACKOFF_BASE = 5.0
+_BACKOFF_CAP = 300.0
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry number attempt: exponential, capped, with full jitter around it."""
+    return min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def send_job(payload: dict[str, Any]) -> None:
+    """Job "send": deliver message payload["id"] once.
+
+    Raises:
+        RetryLater: Twilio did not take it this time; the queue redelivers after the backoff.
+    """
+    with contextlib.suppress(_Stop):
+        _send(payload)
+
+
+def _send(payload: dict[str, Any]) -> None:
+    config = settings.load()
+    table = deps.table(config)
+    message_id = str(payload["id"])
+    now = clock.now()
+    try:
+        claimed = _claim(table, message_id, now)
+    except ConditionFailedError as exc:
+        record = exc.current
+        if record is None:
+            logger.warning("send job for an unknown message", extra={"id": message_id})
+            return
+        if record["status"] == "queued" and record.get("send_at", 0) > now:
+            # Enqueued early with a capped delay: wait without counting an attempt.
+            raise jobs.RetryLater(record["send_at"] - now, "not due yet") from None
+        if record["status"] != "sending" or not record.get("ambiguous"):
+            return  # already sent, canceled, opted out, or in another worker's hands
+        claimed = _claim_ambiguous(table, record)
+        if claimed is None:
+            return
+        if _settle_from_twilio(table, deps.twilio(config), claimed, config):
+            return
+    _attempt(table, claimed, config)
+
+
+def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:
+    """queued → sending, counting the attempt, in one conditional write.
+
+    Raises:
+        ConditionFailedError: not queued, or not due yet (the current record attached).
+    """
+    return table.update(
+        messages.key(message_id),
+        "SET #status = :sending, updated_at = :now, attempt_started_at = :now, "
+        "first_attempt_at = if_not_exists(first_attempt_at, :now), "
+        "attempts = if_not_exists(attempts, :zero) + :one, #state = :sending, state_at = :now, "
+        "history = list_append(if_not_exists(history, :empty), :entry)",
+        condition="#status = :queued AND (attribute_not_exists(send_at) OR send_at <= :now)",
+        names={"#status": "status", "#state": "state"},
+        values={
+            ":sending": "sending",
+            ":queued": "queued",
+            ":now": now,
+            ":zero": 0,
+            ":one": 1,
+            ":empty": [],
+            ":entry": [{"status": "sending", "at": now}],
+        },
+    )
+
+
+def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return table.update(
+            record["pk"],
+            "SET ambiguous = :false, attempt_started_at = :now, updated_at = :now, "
+            "state_at = :now, attempts = if_not_exists(attempts, :zero) + :one",
+            condition="#status = :sending AND ambiguous = :true",
+            names={"#status": "status"},
+            values={
+                ":false": False,
+                ":true": True,
+                ":sending": "sending",
+                ":now": clock.now(),
+                ":zero": 0,
+                ":one": 1,
+            },
+        )
+    except ConditionFailedError:
+        return None
+
+
+def _settle_from_twilio(
+    table: Table, twilio: TwilioRest, record: dict[str, Any], config: settings.Settings
+) -> bool:
+    """After an ambiguous attempt: True when Twilio already has the message (recorded now)."""
+    try:
+        found = twilio.find_message(
+            to=record["to"],
+            sender=record["sender"],
+            body=record.get("body"),
+            since=record.get("first_attempt_at", record.get("attempt_started_at", 0)),
+        )
+    except TwilioError as exc:
+        _retry(table, record, config, f"lookup failed: {exc.message}", ambiguous=True)
+    if found is None:
+        return False
+    record_found(table, record["id"], found)
+    return True
+
+
+def record_found(table: Table, message_id: str, found: dict[str, Any]) -> None:
+    """Record what Twilio's Messages list says about a message we had lost track of."""
+    outcome = messages.TWILIO_STATUS.get(found["status"], "sent")
+    fields: dict[str, Any] = {"sid": found["sid"]}
+    if found.get("error_code"):
+        fields["error_code"] = found["error_code"]
+    sent = messages.try_move(
+        table,
+        message_id,
+        "sent",
+        sources=("sending", "queued"),
+        set_fields=fields,
+        remove_fields=("ambiguous",),
+    )
+    if outcome != "sent":
+        messages.try_move(table, message_id, outcome, sources=("sent",))
+    if sent is not None:
+        status.apply_pending(table, sent)
+    logger.info(
+        "found in Twilio's Messages list", extra={"id": message_id, "message_sid": found["sid"]}
+    )
+
+
+def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) -> None:
+    message_id = record["id"]
+    if optouts.is_opted_out(table, record["to"]):
+        messages.try_move(table, message_id, "opted_out", sources=("sending",))
+        logger.info("recipient opted out before sending", extra={"id": message_id})
+        return
+    try:
+        result = deps.twilio(config).send_message(
+            to=record["to"],
+            body=record.get("body") or None,
+            sender=record["sender"],
+            media_urls=record.get("media_urls") or None,
+            status_callback=record.get("status_callback"),
+        )
+    except TwilioRequestError as exc:
+        if exc.status == 429:
+            _retry(table, record, config, "rate limited (429)")
+        _fail(table, record, exc)
+        return
+    except TwilioTimeoutError as exc:
+        _retry(table, record, config, exc.message, ambiguous=True)
+    except TwilioUnavailableError as exc:
+        if exc.status in _CREDENTIAL_STATUSES:
+            logger.error(
+                "Twilio refused this app's credentials; will retry",
+                extra={"id": message_id, "twilio_code": exc.code},
+            )
+            _retry(table, record, config, "credentials refused")
+        if exc.status == 503:
+            _retry(table, record, config, "Twilio unavailable (503)")
+        _retry(table, record, config, exc.message, ambiguous=True)
+    sent = messages.try_move(
+        table,
+        message_id,
+        "sent",
+        sources=("sending",),
+        set_fields={"sid": result["sid"]},
+        remove_fields=("ambiguous",),
+    )
+    logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
+    if sent is not None:
+        status.apply_pending(table, sent)
+
+
+def _fail(table: Table, record: dict[str, Any], exc: TwilioRequestError) -> None:
+    fields = {"error_code": exc.code, "error_message": exc.message}
+    if exc.code == UNSUBSCRIBED:
+        optouts.record_opt_out(table, record["to"], source="twilio_21610")
+        messages.try_move(table, record["id"], "opted_out", sources=("sending",), set_fields=fields)
+    else:
+        messages.try_move(table, record["id"], "failed", sources=("sending",), set_fields=fields)
+    logger.info("message refused by Twilio", extra={"id": record["id"], "twilio_code": exc.code})
+
+
+def _retry(
+    table: Table,
+    record: dict[str, Any],
+    config: settings.Settings,
+    reason: str,
+    *,
+    ambiguous: bool = False,
+) -> None:
+    """Schedule another attempt, or give up at the bound; always raises RetryLater or returns."""
+    job = jobs.current()
+    attempts = int(record.get("attempts", 0))
+    if attempts >= config.send_max_attempts or (job is not None and job.last_receive):
+        why = "dead_letter" if job is not None and job.last_receive else "max_attempts"
+        messages.try_move(
+            table,
+            record["id"],
+            "failed",
+            sources=("sending", "queued"),
+            set_fields={"error_message": f"{why}: {reason}", "failure_reason": why},
+            remove_fields=("ambiguous",),
+        )
+        logger.error("message failed after retries", extra={"id": record["id"], "reason": why})
+        raise _Stop
+    delay = backoff(max(attempts, 1))
+    if ambiguous:
+        table.update(record["pk"], "SET ambiguous = :true", values={":true": True}, returning=False)
+    else:
+        messages.try_move(
+            table,
+            record["id"],
+            "queued",
+            sources=("sending",),
+            due=clock.now() + delay,
+            history=False,
+        )
+    raise jobs.RetryLater(delay, reason)
+
+
+class _Stop(Exception):
+    """Internal: the message reached a terminal state inside _retry."""

@@ -1,0 +1,125 @@
+"""The Lambda extension path: parameters read by name over localhost, never importing boto3."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import boto3
+import pytest
+
+from chalicelib.aws import parameters
+from devkit import demo
+from devkit.ssm_extension import ExtensionServer
+from tests.functional.webhooks.test_gate import CALL, HELLO
+
+TOKEN = "local-demo-session-token"
+
+
+@pytest.fixture
+def extension(ssm, app, monkeypatch):
+    with ExtensionServer(boto3.client("ssm"), token=TOKEN) as server:
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
+        parameters.reset()
+        yield server
+
+
+def test_voice_reads_only_the_names_it_needs(caller, extension):
+    assert caller.webhook("/voice", CALL)["body"] == HELLO
+    assert extension.requests == 2  # twilio/auth_token and voice/greeting
+    assert caller.webhook("/voice", CALL)["statusCode"] == 200
+    assert extension.requests == 2  # cached for the TTL
+
+
+def test_bad_signature_is_refused(caller, extension):
+    assert caller.webhook("/voice", CALL, token="wrong")["statusCode"] == 403
+
+
+def test_missing_token_parameter_fails_closed(caller, ssm, extension, log_lines):
+    ssm.delete_parameter(Name=f"{demo.SSM_PATH}/twilio/auth_token")
+    assert caller.webhook("/voice", CALL)["statusCode"] == 500
+    assert any(line.get("parameter") == "twilio/auth_token" for line in log_lines())
+
+
+def test_extension_down_fails_closed_and_fallback_uses_cache(caller, extension, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(parameters._named, "_clock", lambda: clock[0])
+    assert caller.webhook("/fallback", CALL)["statusCode"] == 200
+    extension.stop()
+    clock[0] = 300 + 3600 + 1
+    assert caller.webhook("/voice", CALL)["statusCode"] == 500
+    assert caller.webhook("/fallback", CALL)["statusCode"] == 200
+
+
+def test_wrong_session_token_is_an_error_not_a_missing_parameter(caller, extension, monkeypatch):
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "not-the-token")
+    assert caller.webhook("/voice", CALL)["statusCode"] == 500
+
+
+def test_rotation_after_ttl(caller, ssm, extension, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(parameters._named, "_clock", lambda: clock[0])
+    assert caller.webhook("/voice", CALL)["statusCode"] == 200
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/twilio/auth_token",
+        Value="rotated-demo-token",
+        Type="SecureString",
+        Overwrite=True,
+    )
+    clock[0] = 301
+    assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
+
+
+SMS = {
+    "MessageSid": "SM" + "7" * 32,
+    "From": "+14155550100",
+    "To": demo.NUMBER,
+    "Body": "Hello there",
+    "NumMedia": "0",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "loaded"),
+    [
+        ("/voice", CALL, []),
+        ("/fallback", CALL, []),
+        ("/twimlets/message?Message%5B0%5D=Hello", CALL, []),
+        # /sms writes: it loads botocore for its one PutItem, and nothing heavier.
+        ("/sms", SMS, ["botocore"]),
+    ],
+)
+def test_a_webhook_cold_start_loads_only_the_sdk_it_writes_with(
+    extension, moto_url, path, payload, loaded
+):
+    # A fresh interpreter, as in a new Lambda container.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from devkit.events import LambdaContext, twilio_event
+        import app
+        event = twilio_event(
+            "https://abc123defg.execute-api.us-east-1.amazonaws.com/api{path}",
+            {payload!r}, auth_token={demo.AUTH_TOKEN!r}, routes=list(app.app.routes),
+        )
+        heavy = [m for m in ("boto3", "botocore", "twilio.rest", "requests") if m in sys.modules]
+        response = app.app(event, LambdaContext())
+        heavy += [m for m in ("boto3", "botocore", "twilio.rest", "requests")
+                  if m in sys.modules and m not in heavy]
+        print(response["statusCode"], sorted(heavy))
+        """
+    )
+    import os
+
+    env = {**os.environ}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout.strip().splitlines()[-1] == f"200 {loaded}", result.stdout + result.stderr
+    if path == "/sms":
+        stored = boto3.client("dynamodb").get_item(
+            TableName=os.environ["SWITCHBOARD_TABLE"], Key={"pk": {"S": "in#" + SMS["MessageSid"]}}
+        )
+        assert stored["Item"]["body"] == {"S": "Hello there"}

@@ -1,0 +1,576 @@
+"""Messaging that loses nothing: records, schedules, the worker, callbacks, keys and opt-outs.
+
+Everything runs against the table and queue of infra/resources.json in the moto server and the
+local Twilio API over HTTP; time moves through the app's injected clock, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from chalicelib.aws import storage
+from devkit import demo
+from tests.functional.conftest import EXECUTE_API, run_schedule
+
+TO = "+15105551212"
+OTHER = "+15105550000"
+
+
+def send(caller, payload, **options):
+    return caller.api("/messages", payload, **options)
+
+
+def get(caller, path):
+    return caller.api(path, method="GET")
+
+
+def message(caller, message_id):
+    response = get(caller, f"/messages/{message_id}")
+    assert response["statusCode"] == 200, response["json"]
+    return response["json"]
+
+
+def statuses(record):
+    return [h["status"] for h in record["history"]]
+
+
+def status_callback(caller, sid, status, **extra):
+    params = {
+        "MessageSid": sid,
+        "MessageStatus": status,
+        "AccountSid": demo.ACCOUNT_SID,
+        "To": TO,
+        "From": demo.NUMBER,
+        **extra,
+    }
+    return caller.webhook("/status/messages", params)
+
+
+def tick():
+    return run_schedule("dispatch_due")
+
+
+# --- immediate sends ---------------------------------------------------------------------
+
+
+def test_immediate_send_is_recorded_and_tracked(caller, twilio):
+    response = send(caller, {"to": TO, "body": "Your table is ready"})
+    assert response["statusCode"] == 201
+    data = response["json"]
+    assert data["status"] == "sent"
+    record = message(caller, data["id"])
+    assert record["sid"] == data["sid"]
+    assert record["status"] == "sent"
+    assert statuses(record) == ["queued", "sending", "sent"]
+    assert record["created_at"].endswith("Z") and record["send_at"] is None
+    (sent,) = twilio.messages
+    assert sent["status_callback"] == f"{EXECUTE_API}/status/messages"
+
+
+def test_status_callbacks_move_forward_only(caller):
+    data = send(caller, {"to": TO, "body": "hi"})["json"]
+    assert status_callback(caller, data["sid"], "queued")["statusCode"] == 200
+    assert status_callback(caller, data["sid"], "read")["statusCode"] == 200
+    record = message(caller, data["id"])
+    assert record["status"] == "delivered"
+    # Late and duplicate callbacks neither move it back nor enter the history.
+    for late in ("sent", "sending", "failed", "delivered"):
+        status_callback(caller, data["sid"], late)
+    record = message(caller, data["id"])
+    assert record["status"] == "delivered"
+    assert statuses(record) == ["queued", "sending", "sent", "delivered"]
+
+
+def test_failed_callback_records_the_error_code(caller):
+    data = send(caller, {"to": TO, "body": "hi"})["json"]
+    status_callback(caller, data["sid"], "undelivered", ErrorCode="30003")
+    record = message(caller, data["id"])
+    assert (record["status"], record["error_code"]) == ("undelivered", 30003)
+
+
+def test_callback_for_unknown_sid_is_200_and_logged(caller, log_lines):
+    response = status_callback(caller, "SM" + "f" * 32, "delivered")
+    assert response["statusCode"] == 200
+    assert any(line["message"] == "status callback for an unknown message" for line in log_lines())
+
+
+def test_unsigned_status_callback_is_refused(caller):
+    data = send(caller, {"to": TO, "body": "hi"})["json"]
+    response = caller.webhook(
+        "/status/messages", {"MessageSid": data["sid"], "MessageStatus": "failed"}, signature="x"
+    )
+    assert response["statusCode"] == 403
+    assert message(caller, data["id"])["status"] == "sent"
+
+
+def test_unknown_message_is_404(caller):
+    assert get(caller, "/messages/nope")["statusCode"] == 404
+    assert caller.api("/messages/nope", method="DELETE")["statusCode"] == 404
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+def test_same_key_same_payload_replays_without_sending(caller, twilio):
+    headers = {"Idempotency-Key": "order-1001"}
+    first = send(caller, {"to": TO, "body": "hi"}, headers=headers)
+    again = send(caller, {"body": "hi", "to": TO}, headers=headers)
+    assert first["statusCode"] == again["statusCode"] == 201
+    assert again["json"] == first["json"]
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert len(twilio.messages) == 1
+
+
+def test_same_key_other_payload_is_409(caller, twilio):
+    headers = {"Idempotency-Key": "order-1002"}
+    send(caller, {"to": TO, "body": "hi"}, headers=headers)
+    response = send(caller, {"to": TO, "body": "other"}, headers=headers)
+    assert response["statusCode"] == 409
+    assert response["json"]["error"]["field"] == "Idempotency-Key"
+    assert len(twilio.messages) == 1
+
+
+def test_validation_errors_free_the_key_and_twilio_4xx_is_kept(caller, twilio):
+    headers = {"Idempotency-Key": "order-1003"}
+    assert send(caller, {"to": "bad", "body": "hi"}, headers=headers)["statusCode"] == 400
+    # Freed: the same key now serves a different, valid payload.
+    assert send(caller, {"to": TO, "body": "hi"}, headers=headers)["statusCode"] == 201
+    headers = {"Idempotency-Key": "order-1004"}
+    refused = send(caller, {"to": "+15005550001", "body": "hi"}, headers=headers)
+    assert refused["statusCode"] == 400 and refused["json"]["error"]["twilio_code"] == 21211
+    requests_before = len(twilio.requests)
+    replay = send(caller, {"to": "+15005550001", "body": "hi"}, headers=headers)
+    assert replay["json"] == refused["json"]
+    assert replay["headers"]["Idempotent-Replayed"] == "true"
+    assert len(twilio.requests) == requests_before
+
+
+def test_server_errors_free_the_key(caller, twilio):
+    headers = {"Idempotency-Key": "order-1005"}
+    twilio.set_faults(rate=1.0, statuses=(503,))
+    assert send(caller, {"to": TO, "body": "hi"}, headers=headers)["statusCode"] == 502
+    twilio.set_faults(rate=0.0)
+    assert send(caller, {"to": TO, "body": "hi"}, headers=headers)["statusCode"] == 201
+
+
+def test_concurrent_duplicates_never_send_twice(caller, twilio):
+    twilio.latency = 0.3
+    headers = {"Idempotency-Key": "order-1006"}
+    results = []
+
+    def post():
+        results.append(send(caller, {"to": TO, "body": "once"}, headers=headers))
+
+    threads = [threading.Thread(target=post) for _ in range(5)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        twilio.latency = 0.0
+    codes = sorted(r["statusCode"] for r in results)
+    assert codes.count(201) >= 1
+    assert set(codes) <= {201, 409}
+    assert len(twilio.messages) == 1
+
+
+def test_bad_idempotency_key_is_400(caller):
+    response = send(caller, {"to": TO, "body": "hi"}, headers={"Idempotency-Key": "x" * 256})
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == "Idempotency-Key"
+
+
+# --- scheduled messages ------------------------------------------------------------------
+
+
+def test_scheduled_message_goes_out_at_its_time_not_before(caller, twilio, jobs, frozen):
+    response = send(caller, {"to": TO, "body": "reminder", "send_at": _iso(frozen.now + 3600)})
+    assert response["statusCode"] == 202
+    data = response["json"]
+    assert data["status"] == "scheduled" and data["send_at"].endswith("Z")
+    tick()
+    jobs.drain()
+    assert twilio.messages == []
+    frozen.advance(3600 - 61)  # not yet within the dispatcher's one-minute look-ahead
+    tick()
+    jobs.drain()
+    assert message(caller, data["id"])["status"] == "scheduled"
+    frozen.advance(61)
+    tick()
+    jobs.drain()
+    record = message(caller, data["id"])
+    assert record["status"] == "sent"
+    assert statuses(record) == ["scheduled", "queued", "sending", "sent"]
+    assert len(twilio.messages) == 1
+
+
+def test_send_at_with_local_time_and_zone(caller, frozen):
+    frozen.now = 1_780_000_000  # 2026-05-28T20:26:40Z
+    payload = {
+        "to": TO,
+        "body": "x",
+        "send_at": "2026-05-29T09:00:00",
+        "timezone": "America/New_York",
+    }
+    assert send(caller, payload)["json"]["send_at"] == "2026-05-29T13:00:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"send_at": "2020-01-01T00:00:00Z"}, "send_at"),
+        ({"send_at": "+30"}, "send_at"),
+        ({"send_at": "2030-01-01T00:00:00"}, "timezone"),
+        ({"send_at": "2030-01-01T00:00:00", "timezone": "Nowhere/City"}, "timezone"),
+        ({"not_before": "09:00"}, "timezone"),
+        ({"not_before": "9am", "timezone": "UTC"}, "not_before"),
+    ],
+)
+def test_bad_schedules_are_400(caller, twilio, extra, field):
+    response = send(caller, {"to": TO, "body": "x", **extra})
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == field
+    assert twilio.messages == []
+
+
+def test_schedule_bounds(caller, frozen):
+    too_soon = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 30)})
+    assert too_soon["statusCode"] == 400
+    too_far = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 367 * 86400)})
+    assert too_far["statusCode"] == 400
+
+
+def test_quiet_hours_move_an_immediate_send(caller, twilio, frozen):
+    frozen.now = 1_780_000_000  # 16:26 in New York
+    payload = {
+        "to": TO,
+        "body": "x",
+        "timezone": "America/New_York",
+        "not_before": "09:00",
+        "not_after": "12:00",
+    }
+    response = send(caller, payload)
+    assert response["statusCode"] == 202
+    assert response["json"]["send_at"] == "2026-05-29T13:00:00.000Z"
+    assert twilio.messages == []
+
+
+def test_cancel_scheduled_then_nothing_is_sent(caller, twilio, jobs, frozen):
+    data = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 120)})["json"]
+    first = caller.api(f"/messages/{data['id']}", method="DELETE")
+    assert first["statusCode"] == 200 and first["json"]["status"] == "canceled"
+    assert caller.api(f"/messages/{data['id']}", method="DELETE")["statusCode"] == 200
+    frozen.advance(200)
+    tick()
+    jobs.drain()
+    assert twilio.messages == []
+
+
+def test_cancel_queued_message_is_never_sent(caller, twilio, jobs, frozen):
+    data = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 120)})["json"]
+    frozen.advance(120)
+    tick()
+    assert caller.api(f"/messages/{data['id']}", method="DELETE")["json"]["status"] == "canceled"
+    jobs.drain()
+    assert twilio.messages == []
+
+
+def test_cancel_after_sending_is_409(caller):
+    data = send(caller, {"to": TO, "body": "x"})["json"]
+    response = caller.api(f"/messages/{data['id']}", method="DELETE")
+    assert response["statusCode"] == 409
+
+
+def test_overlapping_dispatch_runs_enqueue_once(caller, twilio, jobs, frozen):
+    ids = [
+        send(caller, {"to": f"+1510555{i:04d}", "body": "x", "send_at": _iso(frozen.now + 120)})[
+            "json"
+        ]["id"]
+        for i in range(20)
+    ]
+    frozen.advance(121)
+    runs = [threading.Thread(target=tick) for _ in range(3)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert jobs.drain() == 20
+    assert len(twilio.messages) == 20
+    assert {message(caller, i)["status"] for i in ids} == {"sent"}
+
+
+def test_claimed_but_not_enqueued_is_requeued_after_five_minutes(
+    caller, app, twilio, jobs, frozen, monkeypatch
+):
+    from chalicelib.aws import jobs as job_module
+
+    data = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 120)})["json"]
+    frozen.advance(120)
+
+    def broken(*args, **kwargs):
+        raise job_module.JobQueueError("queue down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(job_module.queue, "send_many", broken)
+        tick()
+    assert message(caller, data["id"])["status"] == "queued"
+    assert jobs.drain() == 0
+    frozen.advance(299)
+    tick()
+    assert jobs.drain() == 0
+    frozen.advance(2)
+    tick()
+    jobs.drain()
+    assert message(caller, data["id"])["status"] == "sent"
+    assert len(twilio.messages) == 1
+
+
+# --- the worker against Twilio's answers --------------------------------------------------
+
+
+def scheduled(caller, frozen, to=TO, body="x"):
+    data = send(caller, {"to": to, "body": body, "send_at": _iso(frozen.now + 61)})["json"]
+    frozen.advance(61)
+    tick()
+    return data["id"]
+
+
+@pytest.mark.parametrize(("to", "code"), [("+15005550001", 21211), ("+15005550009", 21614)])
+def test_permanent_errors_fail_at_once(caller, jobs, frozen, to, code):
+    message_id = scheduled(caller, frozen, to=to)
+    jobs.drain()
+    record = message(caller, message_id)
+    assert (record["status"], record["error_code"]) == ("failed", code)
+
+
+def test_unsubscribed_21610_records_the_opt_out(caller, jobs, frozen):
+    message_id = scheduled(caller, frozen, to="+15005550004")
+    jobs.drain()
+    assert message(caller, message_id)["status"] == "opted_out"
+    response = send(caller, {"to": "+15005550004", "body": "again"})
+    assert response["statusCode"] == 409
+    assert response["json"]["error"]["reason"] == "opted_out"
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_not_accepted_is_retried_then_sent_once(caller, twilio, jobs, frozen, status):
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(status,))
+    received, failed = jobs.poll_once(replay_failures=True)
+    assert (received, failed) == (1, 1)
+    assert message(caller, message_id)["status"] == "queued"
+    twilio.set_faults(rate=0.0)
+    jobs.drain(replay_failures=True)
+    assert message(caller, message_id)["status"] == "sent"
+    assert len(twilio.messages) == 1
+
+
+def test_ambiguous_500_looks_up_before_sending_again(caller, twilio, jobs, frozen):
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(500,))
+    jobs.poll_once(replay_failures=True)
+    assert message(caller, message_id)["status"] == "sending"
+    twilio.set_faults(rate=0.0)
+    jobs.drain(replay_failures=True)
+    assert message(caller, message_id)["status"] == "sent"
+    assert len(twilio.messages) == 1
+    assert any(r.method == "GET" and r.path.endswith("/Messages.json") for r in twilio.requests)
+
+
+def test_timeout_after_twilio_accepted_is_not_sent_twice(caller, twilio, jobs, frozen, monkeypatch):
+    from chalicelib.telephony import twilio_rest
+
+    message_id = scheduled(caller, frozen)
+    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.2)
+    twilio_rest._client_cache.clear()
+    twilio.latency = 0.5  # Twilio creates the message, the answer comes too late
+    try:
+        jobs.poll_once(replay_failures=True)
+        deadline = time.monotonic() + 5
+        while not twilio.messages and time.monotonic() < deadline:
+            time.sleep(0.05)  # the fake finishes the request the client gave up on
+    finally:
+        twilio.latency = 0.0
+    assert len(twilio.messages) == 1
+    jobs.drain(replay_failures=True)
+    record = message(caller, message_id)
+    assert record["status"] == "sent"
+    assert record["sid"] == twilio.messages[0]["sid"]
+    assert len(twilio.messages) == 1
+
+
+def test_last_receive_marks_dead_letter(caller, twilio, jobs, frozen):
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(429,))
+    for _ in range(5):
+        jobs.poll_once(replay_failures=True)
+    record = message(caller, message_id)
+    assert record["status"] == "failed"
+    assert "dead_letter" in record["error_message"] or "max_attempts" in record["error_message"]
+    twilio.set_faults(rate=0.0)
+    assert jobs.drain(replay_failures=True) == 0
+    assert twilio.messages == []
+
+
+def test_opt_out_after_scheduling_ends_opted_out(caller, twilio, jobs, frozen):
+    data = send(caller, {"to": TO, "body": "x", "send_at": _iso(frozen.now + 120)})["json"]
+    caller.webhook("/sms", inbound("SM" + "1" * 32, TO, "Stop."))
+    frozen.advance(120)
+    tick()
+    jobs.drain()
+    assert message(caller, data["id"])["status"] == "opted_out"
+    assert twilio.messages == []
+
+
+def test_reconcile_settles_messages_stuck_in_sending(caller, app, twilio, jobs, frozen):
+    from chalicelib.messaging import deps, messages
+
+    found_id = scheduled(caller, frozen, body="already at twilio")
+    lost_id = scheduled(caller, frozen, body="never reached twilio")
+    table = deps.table()
+    # Two workers died: one after Twilio accepted, one before calling it.
+    for message_id in (found_id, lost_id):
+        messages.move(
+            table,
+            message_id,
+            "sending",
+            sources=("queued",),
+            set_fields={"attempt_started_at": time.time()},
+        )
+    twilio_client = deps.twilio()
+    twilio_client.send_message(to=TO, body="already at twilio", sender=demo.NUMBER)
+    frozen.advance(601)
+    counts = run_schedule("reconcile_sending")
+    assert counts == {"found": 1, "requeued": 1}
+    jobs.drain()
+    assert message(caller, found_id)["status"] == "sent"
+    assert message(caller, lost_id)["status"] == "sent"
+    assert sorted(m["body"] for m in twilio.messages) == [
+        "already at twilio",
+        "never reached twilio",
+    ]
+
+
+# --- inbound and opt-out keywords ------------------------------------------------------
+
+
+def inbound(sid, sender, body, **extra):
+    return {
+        "MessageSid": sid,
+        "AccountSid": demo.ACCOUNT_SID,
+        "From": sender,
+        "To": demo.NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("body", ["STOP", "stop", " Stop! ", "unsubscribe.", "QUIT", "end"])
+def test_stop_keywords_opt_out_and_start_opts_back_in(caller, body):
+    response = caller.webhook("/sms", inbound("SM" + "2" * 32, TO, body))
+    assert response["body"].endswith("<Response />")
+    assert send(caller, {"to": TO, "body": "x"})["json"]["error"]["reason"] == "opted_out"
+    caller.webhook("/sms", inbound("SM" + "3" * 32, TO, "start"))
+    assert send(caller, {"to": TO, "body": "x"})["statusCode"] == 201
+
+
+def test_keywords_only_as_the_whole_message(caller):
+    caller.webhook("/sms", inbound("SM" + "4" * 32, TO, "please stop calling me"))
+    assert send(caller, {"to": TO, "body": "x"})["statusCode"] == 201
+
+
+def test_help_reply_and_configured_stop_reply(caller, ssm):
+    ssm.put_parameter(Name=f"{demo.SSM_PATH}/sms/stop_reply", Value="Bye!", Type="String")
+    ssm.put_parameter(Name=f"{demo.SSM_PATH}/sms/auto_reply", Value="Thanks", Type="String")
+    help_reply = caller.webhook("/sms", inbound("SM" + "5" * 32, TO, "help"))
+    assert "Reply STOP to unsubscribe" in help_reply["body"]
+    assert "Thanks" not in help_reply["body"]
+    stop = caller.webhook("/sms", inbound("SM" + "6" * 32, OTHER, "STOP"))
+    assert "<Message>Bye!</Message>" in stop["body"]
+    assert "Thanks" not in stop["body"]
+
+
+def test_inbound_stored_once_listed_and_forwarded_once(caller, ssm, twilio, jobs):
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/sms/forward_to", Value=f"{OTHER}, +15105559999", Type="String"
+    )
+    params = inbound(
+        "SM" + "7" * 32,
+        TO,
+        "Is the shop open?",
+        NumMedia="1",
+        MediaUrl0="https://api.twilio.com/media/ME1",
+    )
+    for _ in range(3):  # Twilio retries the webhook
+        assert caller.webhook("/sms", params)["statusCode"] == 200
+    caller.webhook("/sms", inbound("SM" + "8" * 32, TO, "second"))
+    jobs.drain()
+    forwarded = sorted((m["to"], m["body"]) for m in twilio.messages)
+    assert forwarded == [
+        (OTHER, "From +15105551212: Is the shop open?"),
+        (OTHER, "From +15105551212: second"),
+        ("+15105559999", "From +15105551212: Is the shop open?"),
+        ("+15105559999", "From +15105551212: second"),
+    ]
+    listing = get(caller, "/inbound?limit=1")["json"]
+    assert [m["body"] for m in listing["messages"]] == ["second"]
+    rest = get(caller, f"/inbound?limit=1&next={listing['next']}")["json"]
+    assert [m["body"] for m in rest["messages"]] == ["Is the shop open?"]
+    assert rest["messages"][0]["media_urls"] == ["https://api.twilio.com/media/ME1"]
+    assert get(caller, "/inbound?since=2100-01-01T00:00:00Z")["json"]["messages"] == []
+    assert get(caller, "/inbound?next=garbage")["statusCode"] == 400
+
+
+def test_inbound_fails_visibly_when_storage_is_down(caller, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    storage.reset()
+    # Parameters are cached from an earlier call in this container; only DynamoDB is down.
+    caller.webhook("/voice", {"CallSid": "CA1"})
+    response = caller.webhook("/sms", inbound("SM" + "9" * 32, TO, "hello"))
+    assert response["statusCode"] == 500
+
+
+# --- calls -----------------------------------------------------------------------------
+
+
+def test_call_record_follows_status_callbacks(caller, twilio):
+    data = caller.api("/calls", {"to": TO})["json"]
+    assert twilio.calls[0]["status_callback"] == f"{EXECUTE_API}/status/calls"
+    for status in ("initiated", "ringing", "in-progress", "completed", "ringing"):
+        caller.webhook("/status/calls", {"CallSid": data["sid"], "CallStatus": status})
+    record = get(caller, f"/calls/{data['id']}")["json"]
+    assert record["status"] == "completed"
+    assert statuses(record) == ["queued", "initiated", "ringing", "in-progress", "completed"]
+    assert get(caller, "/calls/unknown")["statusCode"] == 404
+
+
+def _iso(seconds: float) -> str:
+    from chalicelib.core import clock
+
+    return clock.iso(seconds)
+
+
+def test_callback_before_the_sid_is_stored_is_applied_when_it_lands(
+    caller, twilio, jobs, frozen, monkeypatch
+):
+    from chalicelib.telephony.twilio_rest import TwilioRest
+
+    real_send = TwilioRest.send_message
+
+    def send_then_twilio_calls_back(self, **options):
+        # Twilio answers, and its delivered callback overtakes the worker's write of the SID.
+        result = real_send(self, **options)
+        assert status_callback(caller, result["sid"], "delivered")["statusCode"] == 200
+        return result
+
+    message_id = scheduled(caller, frozen)
+    monkeypatch.setattr(TwilioRest, "send_message", send_then_twilio_calls_back)
+    jobs.drain()
+    record = message(caller, message_id)
+    assert record["status"] == "delivered"
+    assert statuses(record)[-2:] == ["sent", "delivered"]

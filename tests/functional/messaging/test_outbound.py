@@ -1,0 +1,268 @@
+"""POST /messages and POST /calls through the real twilio client to the local Twilio API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chalicelib.telephony import twilio_rest
+from devkit import demo
+from tests.functional.conftest import EXECUTE_API
+
+TO = "+15105551212"
+SERVICE = "MG" + "0" * 32
+
+
+def test_send_message(caller, twilio):
+    response = caller.api("/messages", {"to": TO, "body": "Your table is ready"})
+    assert response["statusCode"] == 201
+    data = response["json"]
+    assert set(data) == {"id", "sid", "status", "to", "from"}
+    assert data["sid"].startswith("SM") and data["status"] == "sent"
+    assert (data["to"], data["from"]) == (TO, demo.NUMBER)
+    (sent,) = twilio.messages
+    assert (sent["sid"], sent["body"], sent["from"]) == (
+        data["sid"],
+        "Your table is ready",
+        demo.NUMBER,
+    )
+    assert twilio.requests[-1].username == demo.ACCOUNT_SID
+
+
+def test_send_through_messaging_service_with_media(caller, twilio):
+    payload = {"to": TO, "from": SERVICE, "body": "", "media_urls": ["https://example.com/a.jpg"]}
+    response = caller.api("/messages", payload)
+    assert response["statusCode"] == 201, response["json"]
+    (sent,) = twilio.messages
+    assert sent["messaging_service_sid"] == SERVICE
+    assert sent["from"] is None
+    request = twilio.requests[-1]
+    assert ("MediaUrl", "https://example.com/a.jpg") in request.params
+    assert ("MessagingServiceSid", SERVICE) in request.params
+
+
+def test_api_key_is_used_when_configured(caller, ssm, twilio):
+    demo.put_parameters(ssm, demo.SSM_PATH, demo.parameters(api_key=True))
+    assert caller.api("/messages", {"to": TO, "body": "hi"})["statusCode"] == 201
+    request = twilio.requests[-1]
+    assert request.username == demo.API_KEY_SID
+    assert f"/Accounts/{demo.ACCOUNT_SID}/" in request.path
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"body": "hi"}, "to"),
+        ({"to": "5105551212", "body": "hi"}, "to"),
+        ({"to": 15105551212, "body": "hi"}, "to"),
+        ({"to": TO}, "body"),
+        ({"to": TO, "body": "   "}, "body"),
+        ({"to": TO, "body": "x" * 1601}, "body"),
+        ({"to": TO, "body": "hi", "From": demo.NUMBER}, "From"),
+        ({"to": TO, "body": "hi", "from": "Acme"}, "from"),
+        ({"to": TO, "body": "hi", "media_urls": "https://a"}, "media_urls"),
+        ({"to": TO, "body": "hi", "media_urls": ["ftp://a"]}, "media_urls"),
+        ({"to": TO, "body": "hi", "media_urls": []}, "media_urls"),
+    ],
+)
+def test_bad_message_input_names_the_field(caller, twilio, payload, field):
+    response = caller.api("/messages", payload)
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == field
+    assert twilio.requests == []
+
+
+@pytest.mark.parametrize("body", ["", "not json", "[1, 2]", "null", '"text"'])
+def test_body_must_be_a_json_object(caller, body):
+    response = caller.api("/messages", body)
+    assert response["statusCode"] == 400
+    assert "JSON" in response["json"]["error"]["message"]
+
+
+def test_body_of_exactly_1600_characters_is_accepted(caller):
+    assert caller.api("/messages", {"to": TO, "body": "x" * 1600})["statusCode"] == 201
+
+
+@pytest.mark.parametrize(
+    ("to", "code"),
+    [
+        ("+15005550001", 21211),
+        ("+15005550002", 21612),
+        ("+15005550003", 21408),
+        ("+15005550004", 21610),
+        ("+15005550009", 21614),
+    ],
+)
+def test_twilio_request_errors_pass_through(caller, to, code):
+    response = caller.api("/messages", {"to": to, "body": "hi"})
+    assert response["statusCode"] == 400
+    error = response["json"]["error"]
+    assert error["twilio_code"] == code
+    assert error["message"]
+
+
+def test_twilio_refusing_our_credentials_is_502(caller, ssm, log_lines):
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/twilio/auth_token",
+        Value="wrong-demo-token",
+        Type="SecureString",
+        Overwrite=True,
+    )
+    response = caller.api("/messages", {"to": TO, "body": "hi"})
+    assert response["statusCode"] == 502
+    assert response["json"]["error"]["twilio_code"] == 20003
+    assert "wrong-demo-token" not in str(log_lines())
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_twilio_server_errors_are_502(caller, twilio, status):
+    twilio.set_faults(rate=1.0, statuses=(status,))
+    response = caller.api("/messages", {"to": TO, "body": "hi"})
+    assert response["statusCode"] == 502
+    assert twilio.messages == []
+
+
+def test_twilio_timeout_is_504(caller, twilio, monkeypatch):
+    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.2)
+    twilio.latency = 0.5
+    try:
+        response = caller.api("/messages", {"to": TO, "body": "hi"})
+    finally:
+        twilio.latency = 0.0
+    assert response["statusCode"] == 504
+
+
+def test_twilio_unreachable_is_502(caller, monkeypatch):
+    monkeypatch.setenv("TWILIO_API_BASE_URL", "http://127.0.0.1:9")
+    assert caller.api("/messages", {"to": TO, "body": "hi"})["statusCode"] == 502
+
+
+def test_missing_default_sender_names_from(caller, ssm):
+    ssm.delete_parameter(Name=f"{demo.SSM_PATH}/twilio/default_from")
+    response = caller.api("/messages", {"to": TO, "body": "hi"})
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == "from"
+
+
+def test_place_call_defaults_to_this_apps_voice_url(caller, twilio):
+    response = caller.api("/calls", {"to": TO})
+    assert response["statusCode"] == 201
+    assert response["json"]["sid"].startswith("CA")
+    assert response["json"]["status"] == "queued"
+    (call,) = twilio.calls
+    assert call["url"] == f"{EXECUTE_API}/voice"
+    assert call["from"] == demo.NUMBER
+
+
+@pytest.mark.parametrize(
+    ("base", "public_url", "expected"),
+    [
+        ("https://voice.example.com/tel", None, "https://voice.example.com/tel/voice"),
+        (EXECUTE_API, "https://voice.example.com", "https://voice.example.com/voice"),
+    ],
+)
+def test_default_call_url_follows_domain_and_public_url(
+    caller, twilio, monkeypatch, base, public_url, expected
+):
+    if public_url:
+        monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", public_url)
+    assert caller.api("/calls", {"to": TO}, base=base)["statusCode"] == 201
+    assert twilio.calls[-1]["url"] == expected
+
+
+def test_place_call_with_say_and_twiml(caller, twilio):
+    assert caller.api("/calls", {"to": TO, "say": "Reminder <3"})["statusCode"] == 201
+    assert twilio.calls[-1]["twiml"] == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say>Reminder &lt;3</Say></Response>'
+    )
+    twiml = "<Response><Play>https://example.com/a.mp3</Play></Response>"
+    assert caller.api("/calls", {"to": TO, "twiml": twiml})["statusCode"] == 201
+    assert twilio.calls[-1]["twiml"] == twiml
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "to"),
+        ({"to": "+1"}, "to"),
+        ({"to": TO, "url": "https://a", "say": "x"}, "say"),
+        ({"to": TO, "url": "/relative"}, "url"),
+        ({"to": TO, "say": ""}, "say"),
+        ({"to": TO, "twiml": " "}, "twiml"),
+        ({"to": TO, "say": "x" * 4000}, "say"),
+        ({"to": TO, "from": SERVICE}, "from"),
+        ({"to": TO, "record": True}, "record"),
+    ],
+)
+def test_bad_call_input_names_the_field(caller, twilio, payload, field):
+    response = caller.api("/calls", payload)
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == field
+    assert twilio.calls == []
+
+
+def test_call_needs_from_when_default_is_a_messaging_service(caller, ssm):
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/twilio/default_from", Value=SERVICE, Type="String", Overwrite=True
+    )
+    response = caller.api("/calls", {"to": TO})
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["field"] == "from"
+    assert caller.api("/calls", {"to": TO, "from": demo.NUMBER})["statusCode"] == 201
+
+
+def test_call_errors_from_twilio(caller):
+    response = caller.api("/calls", {"to": "+15005550004"})
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["twilio_code"] == 21216
+
+
+def test_parameter_store_down_is_503(caller, monkeypatch):
+    from chalicelib.aws import parameters
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    parameters.reset()
+    response = caller.api("/messages", {"to": TO, "body": "hi"})
+    assert response["statusCode"] == 503
+
+
+def test_destinations_outside_the_allowed_prefixes_are_refused(caller, ssm, twilio):
+    london = "+442071838750"
+    for path, payload in (("/messages", {"to": london, "body": "hi"}), ("/calls", {"to": london})):
+        response = caller.api(path, payload)
+        assert response["statusCode"] == 400
+        assert response["json"]["error"]["field"] == "to"
+        assert "outbound/allowed_prefixes" in response["json"]["error"]["message"]
+    assert twilio.requests == []
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/outbound/allowed_prefixes", Value="+1, +44", Type="String"
+    )
+    from chalicelib.aws import parameters
+
+    parameters.reset()
+    assert caller.api("/messages", {"to": london, "body": "hi"})["statusCode"] == 201
+
+
+def test_call_with_idempotency_key_is_placed_once(caller, twilio):
+    headers = {"Idempotency-Key": "call-1"}
+    first = caller.api("/calls", {"to": TO, "say": "hi"}, headers=headers)
+    again = caller.api("/calls", {"to": TO, "say": "hi"}, headers=headers)
+    assert first["statusCode"] == again["statusCode"] == 201
+    assert again["json"] == first["json"]
+    assert len(twilio.calls) == 1
+
+
+def test_a_form_body_gets_the_api_error_shape(caller):
+    from devkit.events import rest_event
+
+    event = rest_event(
+        "POST",
+        f"{EXECUTE_API}/messages",
+        routes=caller.routes,
+        body="to=%2B15105551212&body=hi",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    response = caller.invoke(event)
+    assert response["statusCode"] == 400
+    assert "JSON" in json.loads(response["body"])["error"]["message"]
