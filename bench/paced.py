@@ -120,12 +120,14 @@ def operation_costs(stack: Stack, *, items: int, calls: int) -> list[tuple[str, 
     """CPU per call of the operations a send is made of: (name, moto ms, client ms).
 
     Against a table holding items messages and a queue filled with items messages, as during
-    the broadcast; the client side is this process: the app's own client (chalicelib.awsjson)
-    for what the app calls, boto3 for the receive (which Lambda's event source does).
+    the broadcast; the client side is this process: the app's own botocore clients
+    (chalicelib.aws.clients) for what the app calls, boto3 for the receive (which Lambda's event
+    source does).
     """
     from bench.stack import QUEUE, TABLE
-    from chalicelib import messages, queue
-    from chalicelib.storage import BY_STATE, ConditionFailedError, Table
+    from chalicelib.aws import queue
+    from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
+    from chalicelib.messaging import messages
 
     stack.reset()
     table = Table(TABLE)
@@ -146,7 +148,7 @@ def operation_costs(stack: Stack, *, items: int, calls: int) -> list[tuple[str, 
     table.put_many(records)
     sqs = stack.client("sqs")
     url = sqs.get_queue_url(QueueName=QUEUE)["QueueUrl"]
-    sqs_json = queue.get_service()
+    sqs_app = queue.get_client()
 
     def claim(i: int) -> None:
         with contextlib.suppress(ConditionFailedError):  # moved already: the failed check
@@ -154,7 +156,7 @@ def operation_costs(stack: Stack, *, items: int, calls: int) -> list[tuple[str, 
 
     def send_batch(i: int) -> None:
         entries = [{"Id": str(n), "MessageBody": "{}"} for n in range(10)]
-        sqs_json.call("SendMessageBatch", {"QueueUrl": url, "Entries": entries})
+        sqs_app.send_message_batch(QueueUrl=url, Entries=entries)
 
     def receive_and_delete(i: int) -> None:
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
@@ -311,7 +313,7 @@ def render(data: dict[str, Any]) -> str:
             *[line + "\n" for line in limits],
             "What the operations a send is made of cost in the emulators (CPU per call, "
             f"{data['op_calls']} calls each, the moto server's from its `/proc` CPU, the client's "
-            "in the benchmark's process: the app's own chalicelib.awsjson, boto3 for the "
+            "in the benchmark's process: the app's botocore clients, boto3 for the "
             "receive), with the table and the queue holding few messages "
             "and holding as many as the broadcast (the columns show how moto's cost per call "
             "grows with what it holds):",

@@ -40,7 +40,7 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     import boto3
 
     import app as application
-    from chalicelib import settings
+    from chalicelib.core import settings
     from devkit.events import LambdaContext
     from devkit.worker import QueueDriver, schedule_event
 

@@ -2,7 +2,7 @@
 
 A stub endpoint in its own process answers `{}` at once, either keeping the connection (as
 DynamoDB does) or closing it after each answer (as moto's werkzeug server does). A child process
-makes PutItems of an inbound-message record through `chalicelib.storage` against it and reports
+makes PutItems of an inbound-message record through `chalicelib.aws.storage` against it and reports
 its own CPU per call; beside them, a bare socket round trip of the same request is the floor.
 
     python -m bench.putcost serve keep|close    (prints its port)
@@ -64,7 +64,7 @@ def _cpu() -> float:
 
 def client(url: str, count: int, *, raw: bool) -> dict[str, float]:
     os.environ["AWS_ENDPOINT_URL"] = url
-    from chalicelib.storage import Table
+    from chalicelib.aws.storage import Table
 
     table = Table("switchboard-bench")
     for _ in range(50):

@@ -82,21 +82,6 @@ def measure(sizes: Sizes) -> dict[str, Any]:
     return results
 
 
-def _warm_and_memory(results: dict[str, Any]) -> str:
-    text = ""
-    warm_data = results.get("warm")
-    if warm_data:
-        cpu = warm_data["cpu_us"]
-        ours, boto = cpu[warm.SMS_NEW], cpu[warm.SMS_BOTO3]
-        text += f"; warm /sms {boto:.0f} µs → {ours:.0f} µs per invocation"
-    memory_data = results.get("memory")
-    if memory_data:
-        peaks = memory_data["peaks"]
-        ours, boto = peaks["switchboard"], peaks[scenarios.SWITCHBOARD_BOTO3.name]
-        text += f"; peak RSS {mib(boto)} → {mib(ours)} (section 3)"
-    return text
-
-
 def bought(results: dict[str, Any]) -> str:
     """What each cold-start technique bought, from the figures measured above."""
     out = ["## What the cold-start work bought", ""]
@@ -118,7 +103,7 @@ def bought(results: dict[str, Any]) -> str:
         rows += [
             [
                 "Lazy imports per route: a route imports what it uses when it runs "
-                "(twimlets, API, storage, twilio.rest, boto3)",
+                "(twimlets, API, storage, twilio.rest, botocore)",
                 f"{saved(eager, ext)}: Switchboard with every lazy import made eager vs as is",
             ],
             [
@@ -127,25 +112,16 @@ def bought(results: dict[str, Any]) -> str:
                 f"{saved(by_path, ext)}: without the extension vs with it",
             ],
             [
-                "Own AWS JSON-protocol client (`chalicelib.awsjson`: SigV4, kept connection) "
-                "for DynamoDB, SQS and SSM instead of boto3",
-                f"cold /sms {ms(f[('sms', cold.BOTO)].cpu - f[('sms', cold.EXT)].cpu)} CPU "
-                f"({f[('sms', cold.BOTO)].cpu / f[('sms', 'floor')].cpu:.2f}{TIMES} → "
-                f"{f[('sms', cold.EXT)].cpu / f[('sms', 'floor')].cpu:.2f}{TIMES} floor), "
-                f"cold worker {ms(f[('worker', cold.BOTO)].cpu - f[('worker', cold.EXT)].cpu)}"
-                + _warm_and_memory(results),
-            ],
-            [
-                "No clients at module scope (boto3 and Twilio clients built on first use)",
+                "No clients at module scope (botocore and Twilio clients built on first use)",
                 f"{saved(clients, eager)}: the eager variant with SSM, DynamoDB, SQS and Twilio "
                 "clients at import vs without",
             ],
         ]
-        logs_us = cold_data["importtime"]["cumulative"].get("chalicelib.logs")
+        logs_us = cold_data["importtime"]["cumulative"].get("chalicelib.core.logs")
         have_powertools = importlib.util.find_spec("aws_lambda_powertools") is not None
         rows.append(
             [
-                "Own JSON logger (`chalicelib.logs`) instead of Powertools",
+                "Own JSON logger (`chalicelib.core.logs`) instead of Powertools",
                 "Not measured side by side: Powertools is not installed here and was not "
                 "added as a dependency for this. "
                 + (
@@ -176,12 +152,143 @@ def bought(results: dict[str, Any]) -> str:
     out += [
         table(["technique", "measured effect (cold /voice unless said)"], rows),
         "",
-        "The rows overlap (each counterfactual pays for importing boto3), so their savings "
-        "are not to be added up; together they are the gap between the quickstart app and "
-        "Switchboard in section 1.",
+        "The rows overlap (the counterfactuals pay for importing botocore and twilio.rest), so "
+        "their savings are not to be added up; together they are the gap between the "
+        "quickstart app and Switchboard in section 1.",
         "",
     ]
     return "\n".join(out)
+
+
+# The figures of the last full run with Switchboard's own SigV4 client (chalicelib awsjson):
+# BENCHMARKS.md of commit 56ff7e6, measured at a070950 on this machine type.
+AWSJSON = {
+    "commit": "56ff7e6",
+    "cold_voice": 1.35,
+    "cold_sms": 1.60,
+    "cold_sms_handle_ms": 15.1,
+    "cold_worker": 4.46,
+    "warm_voice_us": 74.0,
+    "warm_sms_us": 455.0,
+    "rss_mib": 60.9,
+    "zip_mb": 8.55,
+}
+
+
+def botocore_cost(results: dict[str, Any]) -> str:
+    """The figures with awsjson (last full run) beside this run's, with botocore."""
+    then = AWSJSON
+    rows = []
+    cold_data = results.get("cold")
+    if cold_data:
+        f = cold_data["figures"]
+
+        def floor_ratio(scenario: str) -> float:
+            return f[(scenario, cold.EXT)].cpu / f[(scenario, "floor")].cpu
+
+        sms = f[("sms", cold.EXT)]
+        rows += [
+            [
+                "cold /voice CPU (extension path)",
+                f"{then['cold_voice']:.2f}{TIMES} floor",
+                f"{floor_ratio('voice'):.2f}{TIMES} floor",
+            ],
+            [
+                "cold /sms CPU (extension path, stores the message)",
+                f"{then['cold_sms']:.2f}{TIMES} floor (handling {then['cold_sms_handle_ms']} ms)",
+                f"{floor_ratio('sms'):.2f}{TIMES} floor (handling {ms(sms.handle_cpu)})",
+            ],
+            [
+                "cold queue worker CPU (one send)",
+                f"{then['cold_worker']:.2f}{TIMES} floor",
+                f"{floor_ratio('worker'):.2f}{TIMES} floor",
+            ],
+        ]
+    warm_data = results.get("warm")
+    if warm_data:
+        cpu = warm_data["cpu_us"]
+        rows += [
+            [
+                "warm /voice CPU",
+                f"{then['warm_voice_us']:.0f} µs",
+                f"{cpu['switchboard /voice']:.0f} µs",
+            ],
+            [
+                "warm /sms CPU (new MessageSid: one PutItem)",
+                f"{then['warm_sms_us']:.0f} µs",
+                f"{cpu[warm.SMS_NEW]:.0f} µs",
+            ],
+        ]
+    memory_data = results.get("memory")
+    if memory_data:
+        rows.append(
+            [
+                "peak RSS, every route in one process",
+                f"{then['rss_mib']:.1f} MiB",
+                mib(memory_data["peaks"][scenarios.SWITCHBOARD.name]),
+            ]
+        )
+    package_data = results.get("package")
+    if package_data:
+        rows.append(
+            [
+                "deployment zip",
+                f"{then['zip_mb']:.2f} MB",
+                f"{package_data['sizes']['zipped'] / 1e6:.2f} MB",
+            ]
+        )
+    if not rows:
+        return ""
+    return "\n".join(
+        [
+            "## What the return to botocore cost",
+            "",
+            "Every AWS call now goes through botocore clients (`chalicelib.aws.clients`) instead "
+            "of the app's own SigV4 client (`awsjson`, removed). Beside this run, the figures of "
+            f"the last full run with awsjson (BENCHMARKS.md at {then['commit']}, same machine "
+            "type). Cold figures are ratios to the floor, the comparable measure across runs; "
+            "the first webhook that writes now pays for importing botocore and building a "
+            "session and a client (sections 1 and 3: the /sms and worker rows, the probe).",
+            "",
+            table(["figure", "with awsjson", "with botocore (this run)"], rows),
+            "",
+        ]
+    )
+
+
+def deployment(results: dict[str, Any]) -> str:
+    """What a deployment can do about cold starts: memory, provisioned concurrency, SnapStart."""
+    estimate = ""
+    cold_data = results.get("cold")
+    if cold_data:
+        cpu = cold_data["figures"][("sms", cold.EXT)].handle_cpu
+        estimate = (
+            f" This run's cold /sms spent {ms(cpu)} of CPU in its handler (botocore's import "
+            "and client included) on one core here; in proportion, roughly "
+            f"{cpu * 1769 / 128:.1f} s at 128 MB, {ms(cpu * 1769 / 512)} at 512 MB and "
+            f"{ms(cpu)} at 1,769 MB (an estimate, not a measurement: Lambda's cores are not "
+            "this machine's)."
+        )
+    return f"""## What a deployment can do about it
+
+- **A larger memory size.** Lambda allots CPU in proportion to the memory configured: 128 MB
+  (`lambda_memory_size` in `.chalice/config.json`) is about 1/14 of a vCPU, 1,769 MB one full
+  vCPU. A cold start is CPU-bound, so its duration shrinks roughly in proportion up to one vCPU
+  (one Python thread gains nothing beyond).{estimate} The price per ms grows in proportion to
+  memory too: CPU-bound time costs about the same at any size up to 1,769 MB, time spent
+  waiting on DynamoDB or Twilio costs more. Chalice sets it per function
+  (`lambda_functions.<name>.lambda_memory_size`), so the API handler alone can have more.
+- **Provisioned concurrency** keeps initialised execution environments ready, so requests do
+  not wait for a cold start while the configured number suffices; it is billed for every hour
+  it is configured, used or not, and is set on a published version or an alias.
+- **SnapStart is not usable with Chalice today.** For Python it resumes from a snapshot of an
+  initialised environment, but only for published function versions (and aliases pointing at
+  them), never for `$LATEST`. Chalice deploys `$LATEST` only: neither `chalice deploy` nor the
+  template `chalice package` writes publishes a version or an alias, and API Gateway's
+  integration calls the unqualified function ARN. Provisioned concurrency needs the same;
+  either would take rewriting the packaged template, so that a version and an alias are
+  published and API Gateway and the queue invoke the alias.
+"""
 
 
 METHOD = """## Method
@@ -204,9 +311,10 @@ METHOD = """## Method
 - The moto server's werkzeug answers `Connection: close`, so every AWS call opens a new TCP
   connection; against AWS the connection is kept but TLS-encrypted (a TLS handshake per cold
   container, not per call). The client CPU in the /sms and worker figures includes that connect.
-- The floor and the quickstart-style app are in `bench/baselines/`; the counterfactual
-  Switchboards (every import eager; plus clients at module scope; AWS calls through boto3) in
-  `bench/variants/`.
+- The floor, the quickstart-style app (boto3 clients and a DynamoDB `Table` resource at module
+  scope) and the lean SDK app (the leanest /sms that stores the message: extension, hmac, one
+  botocore PutItem) are in `bench/baselines/`; the counterfactual Switchboards (every import
+  eager; plus clients at module scope) in `bench/variants/`.
 """
 
 
@@ -224,7 +332,7 @@ def write(results: dict[str, Any], output: Path, header: str) -> None:
             parts += [f"## {name}: not measured (the section failed; see the run's output)", ""]
         else:
             parts += [module.render(data), ""]  # type: ignore[attr-defined]
-    parts += [bought(results), METHOD]
+    parts += [bought(results), botocore_cost(results), deployment(results), METHOD]
     output.write_text("\n".join(parts).rstrip() + "\n")
 
 

@@ -36,14 +36,22 @@ QUICKSTART = App(
     "quickstart_app",
     "bench.baselines.quickstart_app",
 )
-SWITCHBOARD = App("switchboard", str(ROOT), "app", "app")
-# The counterfactual: the same app with its AWS calls through boto3 (bench/variants/boto3_app.py).
-SWITCHBOARD_BOTO3 = App(
-    "switchboard, AWS calls through boto3",
-    str(ROOT),
-    "bench.variants.boto3_app",
-    "bench.variants.boto3_app",
+# The leanest /sms that stores the message with the SDK (bench/baselines/lean_sdk_app.py).
+LEAN_SDK = App(
+    "lean-sdk",
+    str(ROOT / "bench" / "baselines"),
+    "lean_sdk_app",
+    "bench.baselines.lean_sdk_app",
 )
+BASELINES = (FLOOR, QUICKSTART, LEAN_SDK)
+SWITCHBOARD = App("switchboard", str(ROOT), "app", "app")
+# The apps whose /sms stores the message in the stack's table (one PutItem each).
+STORING = (SWITCHBOARD, QUICKSTART, LEAN_SDK)
+
+
+def env_name(app: App) -> str:
+    """Which environment Stack.env gives app: a baseline's own, else Switchboard's."""
+    return app.name if app in BASELINES else "switchboard"
 
 
 @cache
@@ -117,7 +125,7 @@ def sqs(bodies: list[Any]) -> dict[str, Any]:
 
 def worker_event(app: App, stack: Stack) -> dict[str, Any]:
     """A one-record queue batch for app's worker; for Switchboard, a queued message it sends."""
-    if app in (SWITCHBOARD, SWITCHBOARD_BOTO3):
+    if app is SWITCHBOARD:
         return sqs([{"kind": "send", "payload": {"id": seed_message(stack, "queued")}}])
     if app is QUICKSTART:
         return sqs([{"to": RECIPIENT, "body": "Your table is ready"}])
@@ -128,8 +136,8 @@ def seed_message(
     stack: Stack, status: str, *, send_at: float | None = None, broadcast_id: str | None = None
 ) -> str:
     """Write a message record the way the app writes them; returns its id."""
-    from chalicelib import messages
-    from chalicelib.storage import Table
+    from chalicelib.aws.storage import Table
+    from chalicelib.messaging import messages
 
     message_id = uuid.uuid4().hex
     record = messages.new_record(
@@ -150,6 +158,21 @@ def seed_message(
 
 def seed(stack: Stack, item: dict[str, Any]) -> None:
     """Write any item to the app's table."""
-    from chalicelib.storage import Table
+    from chalicelib.aws.storage import Table
 
     Table(TABLE).put(item)
+
+
+def inbound_count(stack: Stack) -> int:
+    """How many inbound messages ("in#…" items) the table holds."""
+    pages = (
+        stack.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=TABLE,
+            Select="COUNT",
+            FilterExpression="begins_with(pk, :p)",
+            ExpressionAttributeValues={":p": {"S": "in#"}},
+        )
+    )
+    return sum(page["Count"] for page in pages)

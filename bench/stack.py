@@ -145,8 +145,9 @@ class Stack:
     def env(self, app: str, *, extension: bool = True, **extra: str) -> dict[str, str]:
         """The environment a measured app runs with: AWS is the moto server, as in the tests.
 
-        app is "switchboard", "quickstart" or "floor"; extension configures the Lambda
-        extension variables (Switchboard then reads parameters without boto3).
+        app is "switchboard", "quickstart", "lean-sdk" or "floor"; extension configures the
+        Lambda extension variables for Switchboard (it then reads parameters without botocore;
+        the lean SDK app always reads them through the extension).
         """
         assert self.extension is not None
         env = clean_environ()
@@ -174,8 +175,17 @@ class Stack:
             env.update(
                 {
                     "AUTH_TOKEN_PARAMETER": f"{demo.SSM_PATH}/twilio/auth_token",
+                    "TABLE_NAME": TABLE,
                     "TWILIO_ACCOUNT_SID": demo.ACCOUNT_SID,
                     "TWILIO_FROM_NUMBER": demo.NUMBER,
+                }
+            )
+        elif app == "lean-sdk":
+            env.update(
+                {
+                    "AUTH_TOKEN_PARAMETER": f"{demo.SSM_PATH}/twilio/auth_token",
+                    "TABLE_NAME": TABLE,
+                    "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT": str(self.extension.port),
                 }
             )
         env.update(extra)

@@ -1,13 +1,16 @@
 """A quickstart-style Twilio app on Chalice, as tutorials write one: the benchmark's baseline.
 
-Everything at module top (twilio.rest, boto3, an SSM client), the auth token read with
-GetParameter on first request, RequestValidator on https://domainName + path.
+Everything at module top (twilio.rest, boto3, an SSM client, a DynamoDB Table resource), the
+auth token read with GetParameter on first request, RequestValidator on https://domainName +
+path; /sms stores the inbound message with the resource's put_item, as tutorials do.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -20,6 +23,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 app = Chalice(app_name="quickstart")
 ssm = boto3.client("ssm")
+table = boto3.resource("dynamodb").Table(os.environ.get("TABLE_NAME", "switchboard-dev"))
 
 TOKEN_PARAMETER = os.environ.get("AUTH_TOKEN_PARAMETER", "/switchboard/dev/twilio/auth_token")
 TWILIO = ["application/x-www-form-urlencoded", "application/json"]
@@ -34,10 +38,14 @@ def auth_token() -> str:
     return _token
 
 
+def form(request: Any) -> dict[str, str]:
+    return dict(parse_qsl((request.raw_body or b"").decode("utf-8"), keep_blank_values=True))
+
+
 def is_valid(request: Any) -> bool:
     context = request.context
     url = "https://" + context["domainName"] + context["path"]
-    params = dict(parse_qsl((request.raw_body or b"").decode("utf-8"), keep_blank_values=True))
+    params = form(request)
     signature = request.headers.get("X-Twilio-Signature", "")
     return RequestValidator(auth_token()).validate(url, params, signature)
 
@@ -57,8 +65,25 @@ def voice_webhook() -> Response:
 
 @app.route("/sms", methods=["GET", "POST"], content_types=TWILIO)
 def sms_webhook() -> Response:
-    if not is_valid(app.current_request):
+    request = app.current_request
+    if not is_valid(request):
         return Response(body="Forbidden", status_code=403)
+    message = form(request)
+    now = time.time()
+    table.put_item(
+        Item={
+            "pk": f"in#{message['MessageSid']}",
+            "sid": message["MessageSid"],
+            "kind": "inbound",
+            "inbound": "inbound",
+            "received_at": Decimal(str(now)),  # the resource refuses floats
+            "from": message.get("From", ""),
+            "to": message.get("To", ""),
+            "body": message.get("Body", ""),
+            "media_urls": [],
+            "expires_at": int(now) + 90 * 86400,
+        }
+    )
     response = MessagingResponse()
     response.message("Thanks for your message")
     return twiml(response)

@@ -1,14 +1,15 @@
-"""Switchboard made eager, plus the AWS and Twilio clients built at module scope."""
+"""Switchboard made eager, plus its AWS and Twilio clients built at module scope."""
 
 from __future__ import annotations
 
-import boto3
-from twilio.rest import Client
-
 from bench.variants.eager_app import app  # noqa: F401
+from chalicelib.aws import clients
+from chalicelib.telephony.twilio_rest import Credentials, get_twilio
 
-ssm = boto3.client("ssm")
-dynamodb = boto3.client("dynamodb")
-sqs = boto3.client("sqs")
+# The clients the routes would build on first use, built at import instead (same session,
+# same patience, so the routes reuse them).
+ssm = clients.client("ssm")
+dynamodb = clients.client("dynamodb")
+sqs = clients.client("sqs")
 # Obviously fake credentials: building the client makes no request.
-twilio = Client("AC" + "0" * 31 + "1", "local-demo-auth-token-not-a-secret")
+twilio = get_twilio(Credentials("AC" + "0" * 31 + "1", "AC" + "0" * 31 + "1", "not-a-secret"))

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import boto3  # noqa: F401
-import botocore.config  # noqa: F401
+import botocore.config
+import botocore.exceptions
+import botocore.session  # noqa: F401
+import twilio.http.http_client
 import twilio.rest  # noqa: F401
 
 from app import app  # noqa: F401
-from chalicelib import (  # noqa: F401
-    api,
-    broadcasts,
-    calls,
-    dispatch,
-    idempotency,
-    notifications,
-    outbound,
-    queue,
-    sender,
-    status,
-    storage,
-    timing,
-    twilio_rest,
+from chalicelib.api import (
+    gate,  # noqa: F401
+    idempotency,  # noqa: F401
 )
+from chalicelib.aws import jobs, queue, storage  # noqa: F401
+from chalicelib.messaging import broadcasts, calls, inbound, outbound, status, timing  # noqa: F401
+from chalicelib.telephony import twilio_rest  # noqa: F401
 from chalicelib.twimlets import (  # noqa: F401
     conference,
     dialing,
@@ -30,3 +24,5 @@ from chalicelib.twimlets import (  # noqa: F401
     simple,
     voicemail,
 )
+from chalicelib.webhooks import voice  # noqa: F401
+from chalicelib.worker import dispatch, notifications, sender  # noqa: F401

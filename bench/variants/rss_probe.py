@@ -11,15 +11,28 @@ def import_chalice(event: Any, context: Any) -> None:
     import chalice  # noqa: F401
 
 
+def import_botocore(event: Any, context: Any) -> None:
+    import botocore.session  # noqa: F401
+
+
+def client(event: Any, context: Any) -> None:
+    """A botocore client for event["service"] as the app builds them (one session), kept alive."""
+    import botocore.session
+
+    if "session" not in _clients:
+        _clients["session"] = botocore.session.get_session()
+    _clients[event["service"]] = _clients["session"].create_client(event["service"])
+
+
 def import_boto3(event: Any, context: Any) -> None:
     import boto3  # noqa: F401
 
 
-def client(event: Any, context: Any) -> None:
-    """A boto3 client for event["service"], kept alive as the app keeps its clients."""
+def resource(event: Any, context: Any) -> None:
+    """A boto3 resource and one Table of it, as the quickstart builds at module scope."""
     import boto3
 
-    _clients[event["service"]] = boto3.client(event["service"])
+    _clients["resource"] = boto3.resource(event["service"]).Table("switchboard-dev")
 
 
 def import_twilio_rest(event: Any, context: Any) -> None:

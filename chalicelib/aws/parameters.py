@@ -159,6 +159,7 @@ def fetch_by_path(path: str, client: Any = None) -> dict[str, str]:
     Raises:
         ParameterStoreError: SSM could not be reached or refused the request.
     """
+    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
     from botocore.exceptions import BotoCoreError, ClientError
 
     ssm = client or clients.client("ssm")

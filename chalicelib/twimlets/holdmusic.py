@@ -84,6 +84,7 @@ def track_urls(bucket: str) -> list[str]:
     Raises:
         HoldMusicError: the bucket could not be listed (missing, private, unreachable, slow).
     """
+    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
     from botocore.exceptions import BotoCoreError, ClientError
 
     public = is_public(bucket)

@@ -197,6 +197,7 @@ def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
         MissingParameterError: voicemail/from_email is not set.
         ParameterStoreError: the parameters could not be read.
     """
+    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
     from botocore.exceptions import BotoCoreError, ClientError
 
     sender = parameters.load(settings.load()).require(FROM_EMAIL_PARAMETER)
