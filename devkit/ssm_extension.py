@@ -3,13 +3,18 @@
 It answers the extension's HTTP interface on 127.0.0.1 (GET
 /systemsmanager/parameters/get?name=NAME&withDecryption=true with the header
 X-Aws-Parameters-Secrets-Token, answering GetParameter's JSON), so the app's extension path runs
-in the local stack, the tests and the benchmark exactly as it runs in Lambda.
+in the local stack, the tests and the benchmark as it runs in Lambda. Like the real extension it
+caches each value for a TTL (its SSM_PARAMETER_STORE_TTL, 300 s by default), so a rotated value
+is not seen through it at once. Where the real extension's answer is undocumented (a name that is
+not set), it gives the least helpful plausible one: a bare 4xx with a generic body.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,12 +26,26 @@ PATH = "/systemsmanager/parameters/get"
 class ExtensionServer:
     """Serves the extension's interface from an SSM client (the moto server's)."""
 
-    def __init__(self, ssm: Any, *, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        ssm: Any,
+        *,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        cache_ttl: float = 300.0,
+        unset_status: int = 400,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.ssm = ssm
         self.token = token
         self.host = host
         self.port = port
+        self.cache_ttl = cache_ttl
+        self.unset_status = unset_status
+        self.clock = clock
         self.requests = 0
+        self._cache: dict[tuple[str, bool], tuple[float, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -66,14 +85,24 @@ class ExtensionServer:
         query = parse_qs(parts.query)
         name = (query.get("name") or [""])[0]
         decrypt = (query.get("withDecryption") or ["false"])[0] == "true"
+        cached = self._cache.get((name, decrypt))
+        if cached is not None and self.clock() < cached[0]:
+            return 200, cached[1]
         try:
             answer = self.ssm.get_parameter(Name=name, WithDecryption=decrypt)
         except ClientError as exc:
-            code = exc.response["Error"]["Code"]
-            return 400, f"an unexpected error occurred: {code}"
+            if exc.response["Error"]["Code"] == "ParameterNotFound":
+                return self.unset_status, "an unexpected error occurred while executing request"
+            return 500, "an unexpected error occurred while executing request"
         parameter = answer["Parameter"]
         parameter.pop("LastModifiedDate", None)
-        return 200, json.dumps({"Parameter": parameter, "ResultMetadata": {}}, default=str)
+        body = json.dumps({"Parameter": parameter, "ResultMetadata": {}}, default=str)
+        self._cache[(name, decrypt)] = (self.clock() + self.cache_ttl, body)
+        return 200, body
+
+    def forget(self) -> None:
+        """Empty the cache, as a new execution environment starts with none."""
+        self._cache.clear()
 
     def stop(self) -> None:
         """Stop serving."""

@@ -21,6 +21,12 @@ logger = logging.getLogger(__name__)
 
 # The extension's answer is local; it waits on SSM itself (well under Twilio's 15 s).
 _READ_TIMEOUT = 2.0
+# The extension's answers that say it, not the parameter, failed: a wrong or missing session
+# token (401/403) and throttling (429).
+_EXTENSION_FAILURES = frozenset({401, 403, 429})
+# A forced read straight from SSM (a signature that fails against the cached token may mean
+# the token was rotated) happens at most this often, so forged requests cannot hammer SSM.
+FORCED_READ_INTERVAL = 10.0
 # After a failed refresh, serve what is cached and try again no sooner than this, so that an
 # outage does not make every webhook wait for the parameter store's timeouts.
 _RETRY_AFTER_FAILURE = 30.0
@@ -141,6 +147,12 @@ class ParameterCache:
             self._entries[path] = (fresh, now, now + ttl)
             return fresh
 
+    def replace(self, path: str, values: Mapping[str, str], *, ttl: float) -> None:
+        """Cache values for path as if just fetched."""
+        with self._lock:
+            now = self._clock()
+            self._entries[path] = (Parameters(values), now, now + ttl)
+
     def last_known(self, path: str) -> Parameters | None:
         """Return the last values fetched for path, however old, or None."""
         with self._lock:
@@ -224,8 +236,14 @@ def fetch_via_extension(name: str, port: int | None = None) -> dict[str, str]:
             return {name: json.loads(body)["Parameter"]["Value"]}
         except (ValueError, KeyError, TypeError):
             raise ParameterStoreError("extension answered unreadable JSON") from None
-    # The extension passes SSM's error through; an unset name is ParameterNotFound (check).
-    if status in (400, 404) and b"ParameterNotFound" in body:
+    # A name that is not set comes back as some 4xx whose body is not documented: any 4xx but
+    # these means "no value". A required parameter then still fails closed (require()).
+    if 400 <= status < 500 and status not in _EXTENSION_FAILURES:
+        if b"ParameterNotFound" not in body:
+            logger.warning(
+                "extension could not read a parameter; treated as not set",
+                extra={"parameter": name, "status": status},
+            )
         return {}
     raise ParameterStoreError(f"extension answered HTTP {status}")
 
@@ -270,8 +288,81 @@ def load(settings: Settings, *, stale_ok: bool = False) -> Parameters:
     return OnDemandParameters(read)
 
 
+class _Throttle:
+    """Allows one event per interval (per container), on an injectable clock."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._last is not None and now - self._last < self.interval:
+                return False
+            self._last = now
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._last = None
+
+
+_forced = _Throttle(FORCED_READ_INTERVAL)
+
+
+def fetch_one(name: str, client: Any = None) -> str | None:
+    """Read one parameter (decrypted) straight from SSM, past every cache; None when unset.
+
+    Raises:
+        ParameterStoreError: SSM could not be reached or refused the request.
+    """
+    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    ssm = client or clients.client("ssm")
+    try:
+        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code == "ParameterNotFound":
+            return None
+        raise ParameterStoreError(f"cannot read {name}: {code}") from exc
+    except BotoCoreError as exc:
+        raise ParameterStoreError(f"cannot read {name}: {type(exc).__name__}") from exc
+
+
+def reread(settings: Settings, name: str) -> str | None:
+    """The parameter's current value read straight from SSM, bypassing this container's cache
+    and the extension's, at most once per FORCED_READ_INTERVAL; None when not allowed yet, not
+    set, or unreadable. A value read replaces the cached one.
+
+    For a secret the owner may have just rotated (Twilio signs with a new auth token at once).
+    """
+    if not _forced.allow():
+        return None
+    full = f"{settings.ssm_path}/{name}"
+    try:
+        value = fetch_one(full)
+    except ParameterStoreError as exc:
+        logger.warning("forced parameter read failed", extra={"parameter": name, "error": str(exc)})
+        return None
+    if value is None:
+        return None
+    if extension_port() is None:
+        current = _cache.last_known(settings.ssm_path)
+        if current is not None:  # else the next load walks the whole path anyway
+            _cache.replace(settings.ssm_path, {**current, name: value}, ttl=settings.secrets_ttl)
+    else:
+        _named.replace(full, {full: value}, ttl=settings.secrets_ttl)
+    return value
+
+
 def reset() -> None:
     """Drop the caches and the clients, so the next call reads the current environment."""
     _cache.clear()
     _named.clear()
+    _forced.clear()
     clients.reset()

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING
 from chalicelib.aws import parameters
 from chalicelib.core import logs, responses, settings
 from chalicelib.core.errors import StorageError
-from chalicelib.webhooks.signature import SignatureError, VerifiedRequest, verify
+from chalicelib.webhooks.signature import (
+    MISMATCH,
+    SignatureError,
+    TooLargeError,
+    VerifiedRequest,
+    base_urls,
+    precheck,
+    verify,
+)
 
 if TYPE_CHECKING:
     from chalice.app import Request, Response
@@ -20,6 +28,8 @@ Answer = Callable[[VerifiedRequest, parameters.Parameters], "str | Response"]
 
 UNAVAILABLE = "Service unavailable"
 FORBIDDEN = "Forbidden: invalid Twilio signature"
+TOO_LARGE = "Request too large for a Twilio webhook"
+TOKEN = "twilio/auth_token"
 
 
 def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Response:
@@ -27,10 +37,21 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
 
     With fallback, parameters cached earlier are used however old when the store is down.
     """
+    event = request.to_original_event()
+    try:
+        # Before secrets are loaded or the body is decoded: a flood of junk costs next to nothing.
+        precheck(event, request.headers)
+    except TooLargeError as exc:
+        logger.warning("webhook refused: too large", extra={"reason": str(exc)})
+        return responses.plain(413, TOO_LARGE)
+    except SignatureError as exc:
+        url = next(iter(base_urls(event, None)), None)
+        logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": url})
+        return responses.plain(403, FORBIDDEN)
     try:
         config = settings.load()
         values = parameters.load(config, stale_ok=fallback)
-        token = values.require("twilio/auth_token")
+        token = values.require(TOKEN)
     except settings.SettingError as exc:
         logger.error("webhook refused: setting unusable", extra={"setting": exc.name})
         return responses.plain(500, UNAVAILABLE)
@@ -41,13 +62,10 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         logger.error("webhook refused: required parameter missing", extra={"parameter": exc.name})
         return responses.plain(500, UNAVAILABLE)
     try:
-        verified = verify(
-            request.to_original_event(),
-            request.headers,
-            request.raw_body,
-            token,
-            config.public_url,
-        )
+        verified = _verify(event, request, token, config)
+    except TooLargeError as exc:
+        logger.warning("webhook refused: too large", extra={"reason": str(exc)})
+        return responses.plain(413, TOO_LARGE)
     except SignatureError as exc:
         logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": exc.url})
         return responses.plain(403, FORBIDDEN)
@@ -71,3 +89,24 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         logger.error("webhook failed: storage unavailable")
         return responses.plain(500, UNAVAILABLE)
     return result if not isinstance(result, str) else responses.twiml(result)
+
+
+def _verify(
+    event: dict, request: Request, token: str, config: settings.Settings
+) -> VerifiedRequest:
+    """verify() with the cached token, then, on a mismatch, with the token read afresh.
+
+    Twilio signs with a rotated token at once, while this container and the extension may hold
+    the old one for minutes; parameters.reread allows one forced read per ten seconds, so a
+    flood of forged signatures costs SSM next to nothing.
+    """
+    try:
+        return verify(event, request.headers, request.raw_body, token, config.public_url)
+    except SignatureError as exc:
+        if exc.reason != MISMATCH:
+            raise
+        fresh = parameters.reread(config, TOKEN)
+        if fresh is None or fresh == token:
+            raise
+        logger.info("auth token changed in the parameter store; using the new one")
+        return verify(event, request.headers, request.raw_body, fresh, config.public_url)

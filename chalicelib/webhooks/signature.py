@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import itertools
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
@@ -28,8 +29,21 @@ logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-twilio-signature"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-# Characters people and tools leave raw in query strings; the strict form encodes them.
-_LENIENT_SAFE = "/:@!$'()*,;?="
+# Characters people and tools leave raw in query strings; the strict form encodes them. Never
+# "&" (it splits pairs) and, in names, never "=" (it ends the name): then every candidate URL
+# decodes to exactly one list of pairs, so a signed URL cannot be re-cut into other pairs that
+# the same signature covers. A raw "=" in a value is kept: after the first "=" of a pair it is
+# unambiguous, and hand-typed URLs such as FailUrl=https://x.example/f?a=1 rely on it.
+_LENIENT_SAFE = "/:@!$'()*,;?"
+_LENIENT_VALUE_SAFE = _LENIENT_SAFE + "="
+# What Twilio never sends, refused before any decoding, parsing or hashing. Its webhook bodies
+# are a few KB: an SMS of 1,600 characters percent-encodes to at most ~15 KB, and a call's
+# fields (SIP headers, a transcription) stay well under that; 64 KiB leaves room for all of them
+# and caps what an unsigned request can make us hash. Twilio posts a few dozen fields.
+MAX_BODY_BYTES = 64 * 1024
+MAX_FIELDS = 256
+# base64 of the 20 bytes of an HMAC-SHA1.
+_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
 
 
 class SignatureError(Exception):
@@ -39,6 +53,13 @@ class SignatureError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.url = url
+
+
+MISMATCH = "signature does not match"
+
+
+class TooLargeError(Exception):
+    """The request is larger, or has more fields, than any webhook Twilio sends."""
 
 
 class Params:
@@ -119,13 +140,13 @@ def encode_query(
     tilde: str = "~",
 ) -> str:
     """Encode a query string; the defaults are the canonical form the app generates."""
-    safe = _LENIENT_SAFE if lenient else ""
-    name_safe = safe + ("[]" if raw_brackets else "")
+    name_safe = (_LENIENT_SAFE if lenient else "") + ("[]" if raw_brackets else "")
+    value_safe = _LENIENT_VALUE_SAFE if lenient else ""
     encoded = []
     for name, value in pairs:
         key = quote(name, safe=name_safe).replace("%20", space).replace("~", tilde)
         encoded.append(
-            key + "=" + quote(value, safe=safe).replace("%20", space).replace("~", tilde)
+            key + "=" + quote(value, safe=value_safe).replace("%20", space).replace("~", tilde)
         )
     return "&".join(encoded)
 
@@ -223,6 +244,27 @@ def signature_of(key: bytes, url: str, suffix: str) -> str:
     return base64.b64encode(digest).decode("ascii")
 
 
+def precheck(event: dict[str, Any], headers: Any) -> str:
+    """Refuse what Twilio never sends, before the body is decoded or anything is hashed.
+
+    Returns the X-Twilio-Signature header.
+
+    Raises:
+        SignatureError: no signature, or one that is not 28 characters of base64.
+        TooLargeError: a body over MAX_BODY_BYTES (as sent, base64 or not).
+    """
+    body = event.get("body") or ""
+    size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body)
+    if size > MAX_BODY_BYTES:
+        raise TooLargeError(f"body over {MAX_BODY_BYTES} bytes")
+    signature = headers.get(SIGNATURE_HEADER) or ""
+    if not signature:
+        raise SignatureError("missing X-Twilio-Signature", None)
+    if not _SIGNATURE.fullmatch(signature):
+        raise SignatureError("malformed X-Twilio-Signature", None)
+    return signature
+
+
 def verify(
     event: dict[str, Any],
     headers: Any,
@@ -237,21 +279,25 @@ def verify(
     RequestValidator, so the two cannot drift apart.
 
     Raises:
-        SignatureError: no signature, an unreadable body, no URL to check against, or no match.
+        SignatureError: no signature or a malformed one, an unreadable body, no URL to check
+            against, or no match.
+        TooLargeError: more body or fields than any webhook Twilio sends.
     """
+    signature = precheck(event, headers)
     candidates = _iter_candidates(event, public_url)
     first = next(candidates, None)
     if first is None:
         raise SignatureError(
             "cannot tell which URL Twilio signed: set SWITCHBOARD_PUBLIC_URL", None
         )
-    signature = headers.get(SIGNATURE_HEADER) or ""
-    if not signature:
-        raise SignatureError("missing X-Twilio-Signature", first)
+    if len(raw_body) > MAX_BODY_BYTES:
+        raise TooLargeError(f"body over {MAX_BODY_BYTES} bytes")
     try:
         body = raw_body.decode("utf-8")
     except UnicodeDecodeError:
         raise SignatureError("body is not UTF-8", first) from None
+    if body.count("&") >= MAX_FIELDS:
+        raise TooLargeError(f"more than {MAX_FIELDS} fields")
     query = Params(_query_pairs(event.get("multiValueQueryStringParameters")))
     form = Params()
     suffix = ""
@@ -278,4 +324,4 @@ def verify(
             base = url.split("?", 1)[0]
             base = base[: -len(route)] if base.endswith(route) else base
             return VerifiedRequest(url=url, query=query, form=form, base_url=base)
-    raise SignatureError("signature does not match", first)
+    raise SignatureError(MISMATCH, first)

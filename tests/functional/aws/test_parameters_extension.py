@@ -58,9 +58,7 @@ def test_wrong_session_token_is_an_error_not_a_missing_parameter(caller, extensi
     assert caller.webhook("/voice", CALL)["statusCode"] == 500
 
 
-def test_rotation_after_ttl(caller, ssm, extension, monkeypatch):
-    clock = [0.0]
-    monkeypatch.setattr(parameters._named, "_clock", lambda: clock[0])
+def test_a_rotated_token_passes_on_its_first_request(caller, ssm, extension):
     assert caller.webhook("/voice", CALL)["statusCode"] == 200
     ssm.put_parameter(
         Name=f"{demo.SSM_PATH}/twilio/auth_token",
@@ -68,8 +66,46 @@ def test_rotation_after_ttl(caller, ssm, extension, monkeypatch):
         Type="SecureString",
         Overwrite=True,
     )
-    clock[0] = 301
+    # The extension (like the real one) still serves the old token from its cache for minutes.
+    assert (
+        "rotated"
+        not in extension.answer(
+            f"/systemsmanager/parameters/get?name={demo.SSM_PATH}/twilio/auth_token"
+            "&withDecryption=true",
+            TOKEN,
+        )[1]
+    )
     assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
+    assert caller.webhook("/sms", SMS, token="rotated-demo-token")["statusCode"] == 200
+
+
+@pytest.mark.parametrize("status", [400, 404, 410])
+def test_an_optional_parameter_the_extension_cannot_read_is_not_set(
+    caller, ssm, extension, log_lines, status
+):
+    # The real extension's answer for a name that is not set is undocumented: the stand-in
+    # answers a bare 4xx with a generic body, and the defaults must still apply.
+    extension.unset_status = status
+    ssm.delete_parameter(Name=f"{demo.SSM_PATH}/voice/greeting")
+    response = caller.webhook("/voice", CALL)
+    assert response["statusCode"] == 200
+    assert "<Say>" in response["body"]
+    assert caller.webhook("/sms", SMS)["statusCode"] == 200  # sms/auto_reply is not set either
+    warned = [
+        line for line in log_lines() if line.get("parameter") == f"{demo.SSM_PATH}/voice/greeting"
+    ]
+    assert warned and warned[0]["level"] == "WARNING"
+    ssm.delete_parameter(Name=f"{demo.SSM_PATH}/twilio/auth_token")
+    parameters.reset()
+    extension.forget()  # a new container: nothing cached here or in its extension
+    assert caller.webhook("/voice", CALL)["statusCode"] == 500  # the token still fails closed
+
+
+def test_an_extension_that_throttles_is_a_failure_not_an_unset_parameter(
+    caller, extension, monkeypatch
+):
+    monkeypatch.setattr(extension, "answer", lambda path, token: (429, "slow down"))
+    assert caller.webhook("/voice", CALL)["statusCode"] == 500
 
 
 SMS = {

@@ -220,23 +220,53 @@ def test_fallback_with_nothing_cached_fails_closed(caller, monkeypatch):
     assert caller.webhook("/fallback", CALL)["statusCode"] == 500
 
 
-def test_rotated_token_is_picked_up_after_the_ttl(caller, ssm, monkeypatch):
+def rotate(ssm, value="rotated-demo-token"):
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/twilio/auth_token", Value=value, Type="SecureString", Overwrite=True
+    )
+
+
+def test_a_rotated_token_passes_on_its_first_request(caller, ssm, monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(parameters._cache, "_clock", lambda: clock[0])
     parameters._cache.clear()
     assert caller.webhook("/voice", CALL)["statusCode"] == 200
-    ssm.put_parameter(
-        Name=f"{demo.SSM_PATH}/twilio/auth_token",
-        Value="rotated-demo-token",
-        Type="SecureString",
-        Overwrite=True,
-    )
-    clock[0] = 299
-    assert caller.webhook("/voice", CALL)["statusCode"] == 200
-    assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 403
-    clock[0] = 301
+    rotate(ssm)  # Twilio signs with the new token at once; our cache holds the old one
+    clock[0] = 10
     assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
-    assert caller.webhook("/voice", CALL)["statusCode"] == 403
+    assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
+    assert caller.webhook("/voice", CALL)["statusCode"] == 403  # the old one is gone
+
+
+def test_forged_signatures_force_at_most_one_read_per_ten_seconds(caller, ssm, monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(parameters._forced, "_clock", lambda: now[0])
+    reads = []
+    real = parameters.fetch_one
+    monkeypatch.setattr(parameters, "fetch_one", lambda name: reads.append(name) or real(name))
+    for second in range(30):
+        now[0] = float(second)
+        assert caller.webhook("/voice", CALL, token="forged")["statusCode"] == 403
+    assert len(reads) == 3  # at 0, 10 and 20 s
+    rotate(ssm)
+    now[0] = 29.5  # within ten seconds of the last forced read: the new token waits
+    assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 403
+    now[0] = 30.0
+    assert caller.webhook("/voice", CALL, token="rotated-demo-token")["statusCode"] == 200
+
+
+def test_what_twilio_never_sends_is_refused_before_the_secrets_are_read(
+    caller, monkeypatch, log_lines
+):
+    monkeypatch.setattr(parameters, "load", lambda *a, **k: pytest.fail("secrets were read"))
+    big = {"Body": "x" * (64 * 1024)}
+    response = caller.webhook("/sms", big)
+    assert response["statusCode"] == 413
+    assert header(response, "Content-Type").startswith("text/plain")
+    response = caller.webhook("/voice", CALL, signature="é" * 28)
+    assert response["statusCode"] == 403
+    assert caller.webhook("/voice", CALL, signature="not base64")["statusCode"] == 403
+    assert [line["status"] for line in log_lines() if "status" in line] == [413, 403, 403]
 
 
 def test_logs_are_json_with_context_and_no_secrets(caller, ssm, log_lines, capsys):

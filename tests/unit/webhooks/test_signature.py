@@ -4,8 +4,11 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from chalicelib.webhooks.signature import (
+    MAX_BODY_BYTES,
+    MAX_FIELDS,
     Params,
     SignatureError,
+    TooLargeError,
     base_urls,
     candidate_urls,
     encode_query,
@@ -117,7 +120,7 @@ def test_candidate_urls_without_query():
         "Email=someone%40example.com&Transcribe=true",
         "Email=someone@example.com&Transcribe=true",
         "FailUrl=&Timeout=20",
-        "FailUrl=https://example.com/fail?x=1",
+        "FailUrl=https://example.com/fail?x=1",  # a raw "=" after a value's first is unambiguous
         "FailUrl=https%3A%2F%2Fexample.com%2Ffail",
     ],
 )
@@ -192,7 +195,8 @@ def test_json_body_without_hash_is_refused():
     ("mutate", "reason"),
     [
         (lambda e: e["headers"].pop("X-Twilio-Signature"), "missing"),
-        (lambda e: e["headers"].update({"X-Twilio-Signature": "AAAA"}), "does not match"),
+        (lambda e: e["headers"].update({"X-Twilio-Signature": "AAAA"}), "malformed"),
+        (lambda e: e["headers"].update({"X-Twilio-Signature": "A" * 27 + "="}), "does not match"),
         (lambda e: e.update({"body": e["body"] + "&Extra=1"}), "does not match"),
         (lambda e: e["requestContext"].update({"path": "/voice"}), "does not match"),
         (lambda e: e.update({"body": None, "isBase64Encoded": False}), "does not match"),
@@ -262,3 +266,78 @@ def test_parse_form_is_parse_qsl(body: str) -> None:
     from urllib.parse import parse_qsl
 
     assert parse_form(body) == parse_qsl(body, keep_blank_values=True)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["é" * 28, "\u00ff" * 27 + "=", "x" * 28, "A" * 27 + "=\n", "A" * 28 + "=", " " * 28],
+)
+def test_a_malformed_signature_header_is_refused_without_crashing(signature):
+    event = twilio_event(
+        f"{EXECUTE_API}/api/voice", {"CallSid": "CA1"}, auth_token=TOKEN, routes=ROUTES
+    )
+    event["headers"]["X-Twilio-Signature"] = signature
+    with pytest.raises(SignatureError, match="malformed"):
+        check(event)
+
+
+def test_what_twilio_never_sends_is_refused_before_the_body_is_read():
+    url = f"{EXECUTE_API}/api/sms"
+    big = twilio_event(url, {"Body": "x" * MAX_BODY_BYTES}, auth_token=TOKEN, routes=ROUTES)
+
+    class Untouchable(bytes):
+        def decode(self, *args, **kwargs):
+            raise AssertionError("the body was decoded")
+
+    with pytest.raises(TooLargeError):
+        verify(big, Headers(big["headers"]), Untouchable(b""), TOKEN, None)
+    big["body"] = base64_of(big["body"])
+    big["isBase64Encoded"] = True
+    with pytest.raises(TooLargeError):
+        verify(big, Headers(big["headers"]), Untouchable(b""), TOKEN, None)
+    many = twilio_event(
+        url, [(f"F{i}", "") for i in range(MAX_FIELDS + 1)], auth_token=TOKEN, routes=ROUTES
+    )
+    with pytest.raises(TooLargeError, match="fields"):
+        check(many)
+    fits = twilio_event(
+        url,
+        {"Body": "€" * 1600, "MediaUrl0": "https://x.example/a"},
+        auth_token=TOKEN,
+        routes=ROUTES,
+    )
+    assert check(fits).form.get("Body") == "€" * 1600  # an SMS at Twilio's longest fits
+
+
+def base64_of(text):
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("signed_query", "recut"),
+    [
+        # Signed with a raw "=" in a value; re-sent so that the "=" ends a name instead.
+        ("a=b=c", {"a=b": ["c"]}),
+        ("Url=https://x.example/?q=1&To=%2B1", {"Url": ["https://x.example/?q"], "1": [""]}),
+        ("a=b%26c=d", {"a": ["b"], "c": ["d"]}),
+    ],
+)
+def test_a_signed_query_cannot_be_recut_into_other_pairs(signed_query, recut):
+    url = f"{EXECUTE_API}/api/twimlets/forward?{signed_query}"
+    event = twilio_event(url, {"CallSid": "CA1"}, auth_token=TOKEN, routes=ROUTES)
+    original = dict(event["multiValueQueryStringParameters"])
+    assert check(event).url == url
+    event["multiValueQueryStringParameters"] = recut
+    assert recut != original
+    with pytest.raises(SignatureError, match="does not match"):
+        check(event)
+    assert not any("=" in name for name, _ in _names(candidate_urls(event, None)))
+
+
+def _names(urls):
+    for url in urls:
+        for pair in url.partition("?")[2].split("&"):
+            name, _, value = pair.partition("=")
+            yield name, value
