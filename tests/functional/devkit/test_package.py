@@ -211,3 +211,29 @@ def test_functions_carry_the_parameters_extension(package):
         assert lookup in properties["Layers"]
         variables = properties["Environment"]["Variables"]
         assert variables["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] == "2773"
+
+
+def test_a_flood_on_the_api_cannot_starve_the_worker_or_the_schedules(package):
+    _, out = package
+    template = json.loads((out / "sam.json").read_text())
+    resources, parameters = template["Resources"], template["Parameters"]
+
+    def reserved(function: str) -> int | None:
+        value = resources[function]["Properties"]["ReservedConcurrentExecutions"]
+        condition, when_set, otherwise = value["Fn::If"]
+        assert otherwise == {"Ref": "AWS::NoValue"}  # 0 deploys where nothing can be reserved
+        (test,) = template["Conditions"][condition]["Fn::Not"]
+        assert test["Fn::Equals"][0] == when_set
+        return parameters[when_set["Ref"]]["Default"]
+
+    functions = [
+        name
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    ]
+    assert sorted(functions) == ["APIHandler", "DispatchDue", "ReconcileSending", "SendWorker"]
+    assert all(reserved(name) >= 1 for name in functions)
+    (throttle,) = resources["RestAPI"]["Properties"]["MethodSettings"]
+    assert (throttle["ResourcePath"], throttle["HttpMethod"]) == ("/*", "*")
+    assert parameters[throttle["ThrottlingRateLimit"]["Ref"]]["Default"] == 50
+    assert parameters[throttle["ThrottlingBurstLimit"]["Ref"]]["Default"] == 100
