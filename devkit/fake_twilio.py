@@ -8,9 +8,9 @@ import copy
 import json
 import math
 import os
-import random
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -21,6 +21,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from devkit.twilio_faults import Faults
 
 Pairs = list[tuple[str, str]]
 API_VERSION = "2010-04-01"
@@ -84,12 +86,27 @@ _CALL_MAGIC_TO = {
 }
 
 
+class _Late(Exception):
+    """Answer this, but only after the faults' late_seconds (the record exists already)."""
+
+    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+        super().__init__("late")
+        self.status, self.payload = status, payload
+
+
+class _Hangup(Exception):
+    """Close the connection without an answer (the record may already exist)."""
+
+
 class ApiError(Exception):
     """An answer in Twilio's error shape."""
 
-    def __init__(self, status: int, code: int, message: str) -> None:
+    def __init__(
+        self, status: int, code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         info = f"https://www.twilio.com/docs/errors/{self.code}"
@@ -347,6 +364,7 @@ class FakeTwilio:
         self._accounts, self._api_keys = dict(accounts), dict(api_keys or {})
         self._address, self.latency, self.url = (host, port), latency, ""
         self._lock = threading.Lock()
+        self.faults = Faults()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -386,15 +404,26 @@ class FakeTwilio:
         self.set_faults()
 
     def set_faults(
-        self, *, rate: float = 0.0, statuses: tuple[int, ...] = (429, 500), seed: int | None = None
+        self,
+        *,
+        rate: float = 0.0,
+        statuses: tuple[int, ...] = (429, 500),
+        outcomes: tuple[str, ...] | None = None,
+        seed: int | None = None,
+        late_seconds: float = 7.0,
     ) -> None:
-        """Answer a share `rate` of creates with one of `statuses`, creating nothing."""
-        known = {status.value for status in HTTPStatus if status >= 400}
-        if not 0.0 <= rate <= 1.0 or not statuses or not set(statuses) <= known:
-            raise ValueError("fault rate must be in [0, 1] and statuses HTTP error statuses")
-        with self._lock:
-            self._fault_rate, self._fault_statuses = rate, tuple(statuses)
-            self._rng = random.Random(seed)
+        """Give a share `rate` of creates a bad outcome (devkit/twilio_faults.py): one of
+        `outcomes`, or else of `statuses` (errors answered before anything is created).
+
+        Raises:
+            ValueError: a rate outside [0, 1], or an outcome the fake does not know.
+        """
+        chosen = outcomes if outcomes is not None else tuple(str(s) for s in statuses)
+        self.faults.configure(rate=rate, outcomes=chosen, seed=seed, late_seconds=late_seconds)
+
+    def script_faults(self, *outcomes: str) -> None:
+        """The next creates get these outcomes in order ("ok" for a plain success)."""
+        self.faults.script(outcomes)
 
     # Copies, so callers can read while the server keeps appending.
     @property
@@ -425,12 +454,6 @@ class FakeTwilio:
         if expected is None or not secrets.compare_digest(password.encode(), expected.encode()):
             raise ApiError(401, 20003, "Authenticate")
 
-    def _fault(self) -> int | None:
-        with self._lock:
-            if self._rng.random() < self._fault_rate:
-                return self._rng.choice(self._fault_statuses)
-        return None
-
     def _api(
         self, method: str, path: str, query: Pairs, form: Pairs, credentials: tuple[str, str] | None
     ) -> tuple[int, dict[str, Any]]:
@@ -442,11 +465,20 @@ class FakeTwilio:
         self._authenticate(account, credentials)
         store = self._messages if kind == "Messages" else self._calls
         if sid is None and method == "POST":
-            if status := self._fault():
-                raise ApiError(status, 20000 + status, HTTPStatus(status).phrase)
+            fault = self.faults.next()
+            if fault is not None and fault.isdigit():
+                status = int(fault)
+                headers = {"Retry-After": "1"} if status == 429 else None
+                raise ApiError(status, 20000 + status, HTTPStatus(status).phrase, headers)
             record = (_new_message if kind == "Messages" else _new_call)(account, form)
             with self._lock:
                 store.append(record)
+            if fault == "late":
+                raise _Late(201, _public(record))
+            if fault == "500-after-create":
+                raise ApiError(500, 20500, HTTPStatus(500).phrase)
+            elif fault == "drop-after-create":
+                raise _Hangup
             return 201, _public(record)
         if method != "GET":
             raise ApiError(405, 20004, "Method not allowed")
@@ -481,18 +513,29 @@ class FakeTwilio:
             try:
                 config = json.loads(raw or b"{}")
                 latency = max(0.0, float(config.get("latency", self.latency)))
-                statuses = config.get("fault_statuses", self._fault_statuses)
+                current = self.faults.settings()
+                if "fault_statuses" in config:  # the older name: statuses only
+                    config.setdefault("faults", [str(int(s)) for s in config["fault_statuses"]])
                 self.set_faults(
-                    rate=float(config.get("fault_rate", self._fault_rate)),
-                    statuses=tuple(int(status) for status in statuses),
+                    rate=float(config.get("fault_rate", current["fault_rate"])),
+                    outcomes=tuple(str(f) for f in config.get("faults", current["faults"])),
                     seed=config.get("fault_seed"),
+                    late_seconds=float(config.get("late_seconds", current["late_seconds"])),
                 )
                 self.latency = latency
             except (ValueError, TypeError, AttributeError) as exc:
                 return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
+        if (method, name) == ("POST", "script"):
+            try:
+                steps = json.loads(raw or b"[]")
+                if not isinstance(steps, list):
+                    raise TypeError("a JSON list of outcomes")
+                self.faults.script(steps)
+            except (ValueError, TypeError) as exc:
+                return 400, ApiError(400, 20001, f"Invalid script: {exc}").body()
+            return 200, self.faults.settings()
         if name == "config" and method in ("GET", "POST"):
-            config = {"latency": self.latency, "fault_rate": self._fault_rate}
-            return 200, config | {"fault_statuses": list(self._fault_statuses)}
+            return 200, {"latency": self.latency, **self.faults.settings()}
         return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
 
 
@@ -520,13 +563,30 @@ class _Handler(BaseHTTPRequestHandler):
         form = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         credentials = _basic_auth(self.headers.get("Authorization"))
         headers = {}
+        username = credentials[0] if credentials else None
         try:
             status, payload = fake._api(self.command, split.path, query, form, credentials)
         except ApiError as error:
-            status, payload = error.status, error.body()
+            status, payload, headers = error.status, error.body(), dict(error.headers)
             if status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-        username = credentials[0] if credentials else None
+        except _Late as late:
+            status, payload = late.status, late.payload
+            fake._record(
+                RecordedRequest(
+                    self.command, split.path, query + form, username, status, time.time()
+                )
+            )
+            time.sleep(fake.faults.late_seconds)
+            self._send(status, payload)
+            return
+        except _Hangup:
+            fake._record(
+                RecordedRequest(self.command, split.path, query + form, username, 0, time.time())
+            )
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         fake._record(
             RecordedRequest(self.command, split.path, query + form, username, status, time.time())
         )

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from devkit.fake_twilio import FakeTwilio, RecordedRequest, main
@@ -752,6 +753,57 @@ def test_set_faults_rejects_nonsense(fake: FakeTwilio) -> None:
         fake.set_faults(rate=0.5, statuses=(200,))
 
 
+def test_a_429_says_when_to_come_back(fake: FakeTwilio) -> None:
+    fake.set_faults(rate=1.0, statuses=(429,))
+    response = requests.post(
+        api_url(fake, "Messages.json"),
+        data={"To": TO, "From": FROM, "Body": "x"},
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert fake.messages == []
+
+
+def test_faults_after_create_keep_what_was_created(fake: FakeTwilio) -> None:
+    fast = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=0.5))
+    fast.api.base_url = fake.url
+    fake.set_faults(late_seconds=1.0)
+    fake.script_faults("late", "500-after-create", "drop-after-create", "ok")
+
+    with pytest.raises(requests.exceptions.Timeout):
+        fast.messages.create(to=TO, from_=FROM, body="late")
+    with pytest.raises(TwilioRestException) as failed:
+        fast.messages.create(to=TO, from_=FROM, body="500")
+    assert failed.value.status == 500
+    with pytest.raises(requests.exceptions.ConnectionError):
+        fast.calls.create(to=TO, from_=FROM, url="https://example.com/voice")
+    fast.messages.create(to=TO, from_=FROM, body="ok")
+
+    assert [m["body"] for m in fake.messages] == ["late", "500", "ok"]  # each created once
+    assert len(fake.calls) == 1
+    assert [r.status for r in fake.requests] == [201, 500, 0, 201]
+
+
+def test_faults_can_be_scripted_and_shared_over_http(fake: FakeTwilio, client: Client) -> None:
+    script = requests.post(f"{fake.url}/_fake/script", json=["429", "ok", "503"], timeout=5)
+    assert script.json()["scripted"] == ["429", "ok", "503"]
+    outcomes = []
+    for _ in range(4):
+        try:
+            client.messages.create(to=TO, from_=FROM, body="x")
+            outcomes.append(201)
+        except TwilioRestException as exc:
+            outcomes.append(exc.status)
+    assert outcomes == [429, 201, 503, 201]
+    bad = requests.post(f"{fake.url}/_fake/script", json=["sometimes"], timeout=5)
+    assert bad.status_code == 400
+    config = {"fault_rate": 0.5, "faults": ["late", "drop-after-create"], "late_seconds": 6}
+    answer = requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).json()
+    assert (answer["faults"], answer["late_seconds"]) == (["late", "drop-after-create"], 6.0)
+
+
 def test_latency_is_honoured(fake: FakeTwilio, client: Client) -> None:
     fake.latency = 0.3
 
@@ -798,7 +850,14 @@ def test_request_log_keeps_params_but_no_secrets(fake: FakeTwilio, client: Clien
 def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
     config = {"latency": 0.0, "fault_rate": 1.0, "fault_statuses": [503]}
     response = requests.post(f"{fake.url}/_fake/config", json=config, timeout=5)
-    assert (response.status_code, response.json()) == (200, config)
+    assert response.status_code == 200
+    assert response.json() == {
+        "latency": 0.0,
+        "fault_rate": 1.0,
+        "faults": ["503"],
+        "late_seconds": 7.0,
+        "scripted": [],
+    }
 
     with pytest.raises(TwilioRestException) as caught:
         client.messages.create(to=TO, from_=FROM, body="x")
