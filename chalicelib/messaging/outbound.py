@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.api import validation
 from chalicelib.api.validation import ValidationError
+from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
 from chalicelib.messaging import calls, deps, messages, optouts, status, timing
 from chalicelib.telephony import twiml
-from chalicelib.telephony.twilio_rest import TwilioError, TwilioRequestError
+from chalicelib.telephony.twilio_rest import NOT_ACCEPTED, REFUSED, TwilioError
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_MEDIA = 10  # Twilio's limit of MediaUrl per message
+# An immediate send Twilio did not take (429, 503) is retried by the worker after this.
+RETRY_NOT_ACCEPTED = 5.0
+# After no clear answer, the worker looks the message up in Twilio's list this much later:
+# long enough for a late answer's message to be listed.
+CHECK_AMBIGUOUS_AFTER = 60.0
 MAX_TWIML = 4000  # Twilio's limit for the Twiml parameter
 TIMING_FIELDS = ("send_at", "timezone", "not_before", "not_after")
 MESSAGE_FIELDS = ("to", "body", "from", "media_urls", *TIMING_FIELDS)
@@ -161,10 +167,18 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         }
     )
     table.put(record, condition="attribute_not_exists(pk)")
-    return 201, _send_now(table, record, ctx)
+    return _send_now(table, record, ctx)
 
 
-def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str, Any]:
+def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
+    """Send at once; what Twilio did not clearly take goes to the worker, never to the caller.
+
+    Accepted: 201 `sent`. Refused (4xx): recorded and raised, the caller gets Twilio's answer.
+    Not accepted (429, 503): 202 `queued`, sent by the worker at its pace. Ambiguous (no answer,
+    a dropped connection, another 5xx): 202 `sending` with `unconfirmed`, and the worker looks
+    the message up in Twilio's list before it would ever send it again. Either 202 is kept with
+    the Idempotency-Key, so a retry replays it instead of sending twice.
+    """
     message_id = record["id"]
     try:
         result = deps.twilio(ctx.settings).send_message(
@@ -174,7 +188,26 @@ def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str
             media_urls=record["media_urls"] or None,
             status_callback=record.get("status_callback"),
         )
-    except TwilioRequestError as exc:
+    except TwilioError as exc:
+        return _not_sent(table, record, exc)
+    sent = messages.try_move(
+        table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
+    )
+    if sent is not None:
+        status.apply_pending(table, sent)
+    logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
+    return 201, {
+        "id": message_id,
+        "sid": result["sid"],
+        "status": "sent",
+        "to": result["to"],
+        "from": result["from"],
+    }
+
+
+def _not_sent(table: Table, record: dict[str, Any], exc: TwilioError) -> tuple[int, dict[str, Any]]:
+    message_id = record["id"]
+    if exc.outcome == REFUSED or exc.credentials_refused:
         outcome = "opted_out" if exc.code == 21610 else "failed"
         if outcome == "opted_out":
             optouts.record_opt_out(table, record["to"], source="twilio_21610")
@@ -185,30 +218,34 @@ def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> dict[str
             sources=("sending",),
             set_fields={"error_code": exc.code, "error_message": exc.message},
         )
-        raise
-    except TwilioError as exc:
-        # The caller gets 502/504 and may retry; Twilio may still have taken this one, so the
-        # record is left for reconcile to settle from Twilio's Messages list, never resent.
-        table.update(
-            record["pk"],
-            "SET ambiguous = :t, no_resend = :t, error_message = :m",
-            values={":t": True, ":m": exc.message},
-            returning=False,
+        raise exc
+    view = {"id": message_id, "to": record["to"], "from": record["sender"]}
+    if exc.outcome == NOT_ACCEPTED:
+        delay = RETRY_NOT_ACCEPTED
+        messages.try_move(
+            table, message_id, "queued", sources=("sending",), due=clock.now() + delay
         )
-        raise
-    sent = messages.try_move(
-        table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
+        logger.info("Twilio did not take the message now; queued", extra={"id": message_id})
+        _enqueue(message_id, delay)
+        return 202, {**view, "status": "queued"}
+    table.update(
+        record["pk"],
+        "SET ambiguous = :t, error_message = :m",
+        values={":t": True, ":m": exc.message},
+        returning=False,
     )
-    if sent is not None:
-        status.apply_pending(table, sent)
-    logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
-    return {
-        "id": message_id,
-        "sid": result["sid"],
-        "status": "sent",
-        "to": result["to"],
-        "from": result["from"],
-    }
+    logger.warning("no clear answer from Twilio; the worker checks", extra={"id": message_id})
+    _enqueue(message_id, CHECK_AMBIGUOUS_AFTER)
+    return 202, {**view, "status": "sending", "unconfirmed": True}
+
+
+def _enqueue(message_id: str, delay: float) -> None:
+    try:
+        jobs.defer("send", {"id": message_id}, delay=delay)
+    except jobs.JobQueueError:
+        # The record says what to do: the dispatcher's stale sweep (queued) or reconcile
+        # (sending) picks it up within minutes.
+        logger.error("could not hand a message to the worker", extra={"id": message_id})
 
 
 def get_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:

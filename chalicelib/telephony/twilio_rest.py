@@ -17,6 +17,12 @@ REQUEST_TIMEOUT = 5.0
 _CREDENTIAL_STATUSES = frozenset({401, 403, 404})
 
 
+# What a failed create means for the thing it would have created.
+REFUSED = "refused"  # Twilio answered no: nothing was created, and asking again will not help
+NOT_ACCEPTED = "not_accepted"  # nothing was created (throttled, unavailable, our credentials)
+AMBIGUOUS = "ambiguous"  # no answer, or a failure after sending: it may exist at Twilio
+
+
 class TwilioError(Exception):
     """A Twilio REST call did not succeed."""
 
@@ -25,6 +31,25 @@ class TwilioError(Exception):
         self.message = message
         self.status = status
         self.code = code
+
+    @property
+    def outcome(self) -> str:
+        """REFUSED, NOT_ACCEPTED or AMBIGUOUS: whether a create may have taken effect.
+
+        429 and 503 say "not now"; a 401/403/404 refuses this app's credentials before anything
+        is created. A timeout, a dropped connection and any other 5xx may come after Twilio
+        created the message or call, so they are ambiguous.
+        """
+        if isinstance(self, TwilioRequestError):
+            return NOT_ACCEPTED if self.status == 429 else REFUSED
+        if self.status == 503 or self.status in _CREDENTIAL_STATUSES:
+            return NOT_ACCEPTED
+        return AMBIGUOUS
+
+    @property
+    def credentials_refused(self) -> bool:
+        """Twilio refused this app's own credentials (the operator's problem)."""
+        return isinstance(self, TwilioUnavailableError) and self.status in _CREDENTIAL_STATUSES
 
 
 class TwilioRequestError(TwilioError):

@@ -148,12 +148,82 @@ def test_validation_errors_free_the_key_and_twilio_4xx_is_kept(caller, twilio):
     assert len(twilio.requests) == requests_before
 
 
-def test_server_errors_free_the_key(caller, twilio):
-    headers = {"Idempotency-Key": "order-1005"}
-    twilio.set_faults(rate=1.0, statuses=(503,))
-    assert send(caller, {"to": TO, "body": "hi"}, headers=headers)["statusCode"] == 502
-    twilio.set_faults(rate=0.0)
-    assert send(caller, {"to": TO, "body": "hi"}, headers=headers)["statusCode"] == 201
+@pytest.fixture
+def prompt_worker(monkeypatch):
+    """The worker takes over at once (no SQS delay) and the REST client gives up quickly."""
+    from chalicelib.messaging import outbound
+    from chalicelib.telephony import twilio_rest
+
+    monkeypatch.setattr(outbound, "RETRY_NOT_ACCEPTED", 0)
+    monkeypatch.setattr(outbound, "CHECK_AMBIGUOUS_AFTER", 0)
+    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.3)
+    twilio_rest._client_cache.clear()
+
+
+def retry_until_final(caller, payload, key, attempts=3):
+    """A client that sends again with the same key on any answer but 201/202."""
+    answers = []
+    for _ in range(attempts):
+        answers.append(send(caller, payload, headers={"Idempotency-Key": key}))
+        if answers[-1]["statusCode"] in (201, 202):
+            break
+    return answers
+
+
+def wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+@pytest.mark.parametrize("fault", ["late", "500-after-create", "drop-after-create"])
+def test_an_answer_that_never_comes_clearly_is_never_sent_twice(
+    caller, twilio, jobs, prompt_worker, fault
+):
+    twilio.set_faults(late_seconds=0.6)
+    twilio.script_faults(fault)
+    payload = {"to": TO, "body": "hi"}
+    (first,) = retry_until_final(caller, payload, f"unclear-{fault}")
+    assert first["statusCode"] == 202
+    assert first["json"]["status"] == "sending" and first["json"]["unconfirmed"] is True
+    # The client's retries replay that answer; the key is never freed for a second send.
+    again = send(caller, payload, headers={"Idempotency-Key": f"unclear-{fault}"})
+    assert (again["statusCode"], again["json"]) == (202, first["json"])
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert wait_for(lambda: len(twilio.messages) == 1)
+    jobs.drain(replay_failures=True)  # the worker finds it in Twilio's list
+    record = message(caller, first["json"]["id"])
+    assert (record["status"], record["sid"]) == ("sent", twilio.messages[0]["sid"])
+    assert len(twilio.messages) == 1
+
+
+def test_an_ambiguous_send_twilio_never_got_is_sent_once_by_the_worker(
+    caller, twilio, jobs, prompt_worker
+):
+    twilio.script_faults("500")  # before anything is created, but a 500 cannot say so
+    (first,) = retry_until_final(caller, {"to": TO, "body": "hi"}, "unclear-absent")
+    assert first["statusCode"] == 202 and first["json"]["unconfirmed"] is True
+    assert twilio.messages == []
+    jobs.drain(replay_failures=True)
+    assert message(caller, first["json"]["id"])["status"] == "sent"
+    assert len(twilio.messages) == 1
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_not_accepted_now_is_queued_not_failed_and_the_key_is_not_spent(
+    caller, twilio, jobs, prompt_worker, status
+):
+    twilio.script_faults(status)
+    (first,) = retry_until_final(caller, {"to": TO, "body": "hi"}, f"busy-{status}")
+    assert first["statusCode"] == 202 and first["json"]["status"] == "queued"
+    assert twilio.messages == []
+    jobs.drain(replay_failures=True)
+    record = message(caller, first["json"]["id"])
+    assert record["status"] == "sent" and "failed" not in statuses(record)
+    assert len(twilio.messages) == 1
+    replay = send(caller, {"to": TO, "body": "hi"}, headers={"Idempotency-Key": f"busy-{status}"})
+    assert replay["json"] == first["json"] and len(twilio.messages) == 1
 
 
 def test_concurrent_duplicates_never_send_twice(caller, twilio):
