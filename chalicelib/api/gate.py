@@ -12,7 +12,7 @@ from chalicelib.api import idempotency
 from chalicelib.api.validation import ValidationError, json_object
 from chalicelib.aws import parameters, storage
 from chalicelib.core import responses, settings
-from chalicelib.core.errors import ConflictError, NotFoundError
+from chalicelib.core.errors import ConflictError, NotFoundError, TryLaterError
 from chalicelib.telephony.twilio_rest import (
     TwilioRequestError,
     TwilioTimeoutError,
@@ -142,6 +142,10 @@ def _error_response(exc: Exception) -> tuple[Response, bool]:
     """The response for a domain error, and whether an idempotency key keeps it."""
     if isinstance(exc, ValidationError):
         return responses.json_error(400, exc.message, field=exc.field), False
+    if isinstance(exc, TryLaterError):
+        response = responses.json_error(429, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, False
     if isinstance(exc, NotFoundError):
         return responses.json_error(404, exc.message), False
     if isinstance(exc, ConflictError):

@@ -21,5 +21,14 @@ class ConflictError(Exception):
         self.details = details
 
 
+class TryLaterError(Exception):
+    """Nothing was done, and the same request may succeed after retry_after seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
 class StorageError(Exception):
     """DynamoDB could not be reached or refused the request."""

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.storage import Table
 from chalicelib.core import clock
-from chalicelib.core.errors import NotFoundError
+from chalicelib.core.errors import NotFoundError, TryLaterError
 from chalicelib.messaging import deps, messages
-from chalicelib.telephony.twilio_rest import TwilioError
+from chalicelib.telephony.twilio_rest import NOT_ACCEPTED, REFUSED, TwilioError, TwilioRest
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 TERMINAL = frozenset({"completed", "busy", "no-answer", "canceled", "failed"})
 ORDER = {"queued": 0, "initiated": 1, "ringing": 2, "in-progress": 3}
 EVENTS = ["initiated", "ringing", "answered", "completed"]
+# The by-state index entry of a call placed without a clear answer, for reconcile.
+UNCONFIRMED = "call_unconfirmed"
+RETRY_AFTER = 5  # seconds, when Twilio answered 429 or 503
 
 
 def key(call_id: str) -> str:
@@ -28,11 +31,17 @@ def key(call_id: str) -> str:
 
 def place(
     ctx: ApiContext, *, to: str, sender: str, url: str | None, twiml: str | None
-) -> dict[str, Any]:
-    """Record the call, place it through Twilio, and store its SID.
+) -> tuple[int, dict[str, Any]]:
+    """Record the call and place it through Twilio: (201, the call) once Twilio answers.
+
+    Without a clear answer (a timeout, a 5xx, a dropped connection) the call may be ringing:
+    202 with `unconfirmed`, never a second call; its status callbacks (routed by our id) or
+    reconcile settle it. A 429 or 503 placed nothing: the record goes and TryLaterError says
+    when to come back, so a retry with the same Idempotency-Key places it.
 
     Raises:
-        TwilioError: Twilio refused or failed (the record says so).
+        TwilioError: Twilio refused the call (recorded failed).
+        TryLaterError: Twilio did not take it now; nothing is kept.
     """
     table = ctx.table
     call_id = messages.new_id()
@@ -52,26 +61,78 @@ def place(
         },
         condition="attribute_not_exists(pk)",
     )
+    callback = ctx.callback_url(messages.CALL_STATUS_CALLBACK)
     try:
         result = deps.twilio(ctx.settings).place_call(
             to=to,
             sender=sender,
             url=url,
             twiml=twiml,
-            status_callback=ctx.callback_url(messages.CALL_STATUS_CALLBACK),
+            # Our id in the URL: callbacks find the record even before its SID is stored.
+            status_callback=f"{callback}?id={call_id}" if callback else None,
         )
     except TwilioError as exc:
-        _move(
-            table,
-            call_id,
-            "failed",
-            now=clock.now(),
-            fields={"error_code": exc.code, "error_message": exc.message},
-        )
-        raise
+        return _not_placed(table, call_id, to, sender, exc)
     table.update(key(call_id), "SET sid = :sid", values={":sid": result["sid"]}, returning=False)
     logger.info("call placed", extra={"id": call_id, "call_sid": result["sid"]})
-    return {"id": call_id, **result}
+    return 201, {"id": call_id, **result}
+
+
+def _not_placed(
+    table: Table, call_id: str, to: str, sender: str, exc: TwilioError
+) -> tuple[int, dict[str, Any]]:
+    if exc.outcome == REFUSED or exc.credentials_refused:
+        fields = {"error_code": exc.code, "error_message": exc.message}
+        _move(table, call_id, "failed", now=clock.now(), fields=fields)
+        raise exc
+    if exc.outcome == NOT_ACCEPTED:
+        table.delete(key(call_id))
+        raise TryLaterError(
+            "Twilio is not taking calls right now; try again", retry_after=RETRY_AFTER
+        ) from exc
+    now = clock.now()
+    table.update(
+        key(call_id),
+        "SET ambiguous = :t, #state = :state, state_at = :now, error_message = :m",
+        names={"#state": "state"},
+        values={":t": True, ":state": UNCONFIRMED, ":now": now, ":m": exc.message},
+        returning=False,
+    )
+    logger.warning("no clear answer from Twilio for a call", extra={"id": call_id})
+    return 202, {"id": call_id, "status": "queued", "to": to, "from": sender, "unconfirmed": True}
+
+
+def learn_sid(table: Table, record: dict[str, Any], sid: str) -> None:
+    """Store the SID a status callback carries when the create's answer never came."""
+    table.update(
+        record["pk"],
+        "SET sid = if_not_exists(sid, :sid) REMOVE ambiguous, #state, state_at",
+        names={"#state": "state"},
+        values={":sid": sid},
+        returning=False,
+    )
+
+
+def settle(table: Table, twilio: TwilioRest, record: dict[str, Any], now: float) -> str:
+    """Settle an unconfirmed call from Twilio's Calls list: "found" or "not_placed".
+
+    Raises:
+        TwilioError: the list could not be read (try again later).
+    """
+    found = twilio.find_call(to=record["to"], sender=record["sender"], since=record["created_at"])
+    if found is None:
+        _move(
+            table,
+            record["id"],
+            "failed",
+            now=now,
+            fields={"failure_reason": "not_placed", "ambiguous": False},
+        )
+        return "not_placed"
+    learn_sid(table, record, found["sid"])
+    current = table.get(record["pk"]) or record
+    apply_status_callback(table, current, found["status"], None)
+    return "found"
 
 
 def _move(
@@ -79,6 +140,8 @@ def _move(
 ) -> bool:
     """Move a call forwards only: from a state ranked before status."""
     sources = tuple(s for s, rank in ORDER.items() if rank < ORDER.get(status, 99))
+    if not sources:  # "queued", the first state: nothing moves to it
+        return False
     moved = messages.try_move(
         table, call_id, status, sources=sources, now=now, set_fields=fields, pk=key(call_id)
     )

@@ -318,4 +318,4 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
         url = ctx.base_url + "/voice"
     sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
     check_destination(ctx, to)
-    return 201, calls.place(ctx, to=to, sender=sender, url=url, twiml=document)
+    return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -47,15 +47,23 @@ def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
 
 
 def call_status(request: VerifiedRequest, parameters: Parameters) -> str:
-    """/status/calls: apply CallStatus; an unknown SID is answered 200 and logged."""
+    """/status/calls: apply CallStatus; an unknown call is answered 200 and logged.
+
+    The call is found by our id in the callback URL (signed with it), so a callback that
+    overtakes the SID's write, or follows a create that got no clear answer, still lands; the
+    SID index serves callbacks of calls placed before ids were in the URL.
+    """
     sid = request.twilio_param("CallSid")
     status = request.twilio_param("CallStatus") or ""
-    record = _record_for(sid)
+    table = deps.table()
+    call_id = request.query.get("id")
+    record = table.get(calls.key(call_id)) if call_id else _record_for(sid)
     if record is None or record.get("kind") != "call":
         logger.warning("status callback for an unknown call", extra={"call_sid": sid})
-    elif not calls.apply_status_callback(
-        deps.table(), record, status, request.twilio_param("ErrorCode")
-    ):
+        return twiml.message_reply(None)
+    if sid and not record.get("sid"):
+        calls.learn_sid(table, record, sid)
+    if not calls.apply_status_callback(table, record, status, request.twilio_param("ErrorCode")):
         logger.info("status callback ignored", extra={"id": record["id"], "status": status})
     return twiml.message_reply(None)
 

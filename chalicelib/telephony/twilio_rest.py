@@ -183,6 +183,22 @@ class TwilioRest:
                 }
         return None
 
+    def find_call(self, *, to: str, sender: str, since: float) -> dict[str, Any] | None:
+        """The newest call this account placed to `to` from sender since an instant, or None.
+
+        Used to settle a call whose create got no clear answer (timeout, 5xx).
+
+        Raises:
+            TwilioError: one of its subclasses, when the list itself fails.
+        """
+        skew = 120  # clocks differ; to and from still have to match
+        for call in self._call(self._client.calls.list, to=to, from_=sender, limit=20):
+            created = call.date_created.timestamp() if call.date_created else None
+            if created is None or created >= since - skew:
+                return {"sid": call.sid, "status": call.status}
+            return None
+        return None
+
     @staticmethod
     def _call(method: Any, **options: Any) -> Any:
         # Loaded with twilio.rest by now (see get_twilio); at module scope they would cost

@@ -20,7 +20,7 @@ from typing import Any
 from chalicelib.aws import clients, jobs
 from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
 from chalicelib.core import clock, settings
-from chalicelib.messaging import deps, messages
+from chalicelib.messaging import calls, deps, messages
 from chalicelib.telephony.twilio_rest import TwilioError
 from chalicelib.worker import pacing
 from chalicelib.worker.sender import record_found
@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 LOOKAHEAD = 60.0  # claim messages due within the next minute; SQS delays hold them to the second
 STALE_QUEUED = 300.0
 STALE_SENDING = 600.0
+# A call without a clear answer is looked up once its callbacks had time to come (if any).
+CALL_CHECK_AFTER = 120.0
 _THREADS = 8
 # Delays are counted afresh for every hundred messages enqueued (ten SQS requests).
 _ENQUEUE_CHUNK = 100
@@ -150,9 +152,10 @@ def reconcile(now: float | None = None) -> dict[str, int]:
     config = settings.load()
     table = deps.table(config)
     now = clock.now() if now is None else now
+    calls_settled = _settle_calls(table, config, now)
     stuck = _due(table, "sending", now - STALE_SENDING, 1000)
     if not stuck:
-        return {"found": 0, "requeued": 0}
+        return {"found": 0, "requeued": 0, **calls_settled}
     twilio = deps.twilio(config)
     found = requeued = 0
     for item in stuck:
@@ -196,6 +199,26 @@ def reconcile(now: float | None = None) -> dict[str, int]:
                 jobs.defer("send", {"id": record["id"]})
             except jobs.JobQueueError:
                 logger.error("could not enqueue a reconciled message", extra={"id": record["id"]})
-    counts = {"found": found, "requeued": requeued}
+    counts = {"found": found, "requeued": requeued, **calls_settled}
     logger.info("reconcile run", extra=counts)
+    return counts
+
+
+def _settle_calls(table: Table, config: settings.Settings, now: float) -> dict[str, int]:
+    """Calls placed without a clear answer and no callback since: ask Twilio's Calls list."""
+    unconfirmed = _due(table, calls.UNCONFIRMED, now - CALL_CHECK_AFTER, 1000)
+    counts = {"calls_found": 0, "calls_not_placed": 0}
+    if not unconfirmed:
+        return counts
+    twilio = deps.twilio(config)
+    for item in unconfirmed:
+        record = table.get(item["pk"])
+        if record is None or record.get("state") != calls.UNCONFIRMED:
+            continue
+        try:
+            outcome = calls.settle(table, twilio, record, now)
+        except TwilioError:
+            logger.warning("reconcile call lookup failed; next run", extra={"id": record["id"]})
+            continue
+        counts["calls_found" if outcome == "found" else "calls_not_placed"] += 1
     return counts

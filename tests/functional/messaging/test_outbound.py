@@ -274,3 +274,94 @@ def test_a_form_body_gets_the_api_error_shape(caller):
     response = caller.invoke(event)
     assert response["statusCode"] == 400
     assert "JSON" in json.loads(response["body"])["error"]["message"]
+
+
+# --- calls without a clear answer ----------------------------------------------------------
+
+
+@pytest.fixture
+def impatient(monkeypatch):
+    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.3)
+    twilio_rest._client_cache.clear()
+
+
+def place(caller, key, payload=None):
+    headers = {"Idempotency-Key": key}
+    return caller.api("/calls", payload or {"to": TO, "say": "hi"}, headers=headers)
+
+
+def call_record(caller, call_id):
+    return caller.api(f"/calls/{call_id}", method="GET")["json"]
+
+
+def wait_for_calls(twilio, count):
+    import time
+
+    deadline = time.monotonic() + 5
+    while len(twilio.calls) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(twilio.calls)
+
+
+@pytest.mark.parametrize("fault", ["late", "500-after-create", "drop-after-create"])
+def test_a_call_without_a_clear_answer_rings_once_and_callbacks_settle_it(
+    caller, twilio, impatient, fault
+):
+    twilio.set_faults(late_seconds=0.6)
+    twilio.script_faults(fault)
+    first = place(caller, f"call-{fault}")
+    assert first["statusCode"] == 202
+    assert first["json"]["unconfirmed"] is True and first["json"]["status"] == "queued"
+    again = place(caller, f"call-{fault}")
+    assert (again["statusCode"], again["json"]) == (202, first["json"])
+    assert wait_for_calls(twilio, 1) == 1
+    (placed,) = twilio.calls
+    # Twilio calls back to the URL it was given: our id is in it, so the record is found
+    # although the create's answer (and so the SID) never reached us.
+    callback = placed["status_callback"].removeprefix(EXECUTE_API)
+    params = {"CallSid": placed["sid"], "CallStatus": "ringing", "AccountSid": demo.ACCOUNT_SID}
+    assert caller.webhook(callback, params)["statusCode"] == 200
+    record = call_record(caller, first["json"]["id"])
+    assert (record["status"], record["sid"]) == ("ringing", placed["sid"])
+    assert len(twilio.calls) == 1
+
+
+def test_reconcile_settles_unconfirmed_calls_from_twilios_list(caller, twilio, impatient, frozen):
+    from tests.functional.conftest import run_schedule
+
+    twilio.set_faults(late_seconds=0.6)
+    twilio.script_faults("drop-after-create", "500")  # the first exists, the second does not
+    rang = place(caller, "call-rang")["json"]
+    lost = place(caller, "call-lost", {"to": "+15105550000", "say": "hi"})["json"]
+    assert rang["unconfirmed"] and lost["unconfirmed"]
+    assert wait_for_calls(twilio, 1) == 1
+    run_schedule("reconcile_sending")  # too early: callbacks may still come
+    assert call_record(caller, rang["id"])["sid"] is None
+    frozen.advance(121)
+    run_schedule("reconcile_sending")
+    found, missing = call_record(caller, rang["id"]), call_record(caller, lost["id"])
+    assert found["sid"] == twilio.calls[0]["sid"] and found["status"] == "queued"
+    assert missing["status"] == "failed"
+    assert len(twilio.calls) == 1
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_call_twilio_did_not_take_is_429_with_retry_after_and_the_key_stays_free(
+    caller, twilio, status
+):
+    twilio.script_faults(status)
+    busy = place(caller, f"call-busy-{status}")
+    assert busy["statusCode"] == 429
+    assert int(busy["headers"]["Retry-After"]) > 0
+    assert twilio.calls == []
+    placed = place(caller, f"call-busy-{status}")
+    assert placed["statusCode"] == 201
+    assert len(twilio.calls) == 1
+
+
+def test_a_queued_call_callback_is_ignored_not_an_error(caller, twilio):
+    placed = place(caller, "call-queued-cb")["json"]
+    callback = twilio.calls[0]["status_callback"].removeprefix(EXECUTE_API)
+    params = {"CallSid": placed["sid"], "CallStatus": "queued", "AccountSid": demo.ACCOUNT_SID}
+    assert caller.webhook(callback, params)["statusCode"] == 200
+    assert call_record(caller, placed["id"])["status"] == "queued"
