@@ -88,7 +88,10 @@ def new_record(
     if send_at is not None:
         record["send_at"] = send_at
     if status_callback:
-        record["status_callback"] = status_callback
+        # Our id in the URL Twilio calls back: the callback finds its record by key, whether
+        # or not the SID has been stored (or ever will be, after an unclear answer).
+        joiner = "&" if "?" in status_callback else "?"
+        record["status_callback"] = f"{status_callback}{joiner}id={message_id}"
     if broadcast_id:
         record["broadcast"] = broadcast_id
     if status in ACTIVE:
@@ -204,6 +207,32 @@ def apply_status_callback(
         fields["error_code"] = _int_or_str(error_code)
     moved = try_move(table, record["id"], status, sources=sources, set_fields=fields)
     return moved is not None
+
+
+def record_sid(table: Table, record: dict[str, Any], sid: str) -> dict[str, Any] | None:
+    """Store the SID Twilio gave a message: `sending` moves to `sent`; a record that a status
+    callback already moved on keeps its state and gets the SID. Returns the moved record."""
+    sent = try_move(
+        table,
+        record["id"],
+        "sent",
+        sources=("sending",),
+        set_fields={"sid": sid},
+        remove_fields=("ambiguous",),
+    )
+    if sent is None:
+        learn_sid(table, record, sid)
+    return sent
+
+
+def learn_sid(table: Table, record: dict[str, Any], sid: str) -> None:
+    """Store a SID the record does not have yet (never replace one)."""
+    table.update(
+        record["pk"],
+        "SET sid = if_not_exists(sid, :sid)",
+        values={":sid": sid},
+        returning=False,
+    )
 
 
 def _int_or_str(value: str) -> int | str:

@@ -190,9 +190,7 @@ def _send_now(table: Table, record: dict[str, Any], ctx: ApiContext) -> tuple[in
         )
     except TwilioError as exc:
         return _not_sent(table, record, exc)
-    sent = messages.try_move(
-        table, message_id, "sent", sources=("sending",), set_fields={"sid": result["sid"]}
-    )
+    sent = messages.record_sid(table, record, result["sid"])
     if sent is not None:
         status.apply_pending(table, sent)
     logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})

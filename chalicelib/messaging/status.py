@@ -26,9 +26,28 @@ def _record_for(sid: str | None) -> dict | None:
 
 
 def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
-    """/status/messages: apply MessageStatus; an unknown SID is answered 200 and logged."""
+    """/status/messages: apply MessageStatus; an unknown message is answered 200 and logged.
+
+    The message is found by our id in the callback URL, so a callback that overtakes the SID's
+    write (or follows a send whose answer never came) lands at once; the SID index, and the
+    pending callbacks below, serve messages sent before ids were in the URL.
+    """
     sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid")
     status = request.twilio_param("MessageStatus") or request.twilio_param("SmsStatus") or ""
+    message_id = request.query.get("id")
+    if message_id:
+        table = deps.table()
+        record = table.get(messages.key(message_id))
+        if record is None or record.get("kind") != "message":
+            logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+            return twiml.message_reply(None)
+        if sid and not record.get("sid"):
+            messages.learn_sid(table, record, sid)
+        if messages.apply_status_callback(table, record, status, request.twilio_param("ErrorCode")):
+            logger.info("message status", extra={"id": record["id"], "status": status})
+        else:
+            logger.info("status callback ignored", extra={"id": record["id"], "status": status})
+        return twiml.message_reply(None)
     record = _record_for(sid)
     if record is None and sid:
         # Twilio can call back before the sender has stored the SID it just got: keep the

@@ -156,6 +156,8 @@ def record_found(table: Table, message_id: str, found: dict[str, Any]) -> None:
         set_fields=fields,
         remove_fields=("ambiguous",),
     )
+    if sent is None:  # a status callback (routed by our id) moved it on already
+        messages.learn_sid(table, {"pk": messages.key(message_id)}, found["sid"])
     if outcome != "sent":
         messages.try_move(table, message_id, outcome, sources=("sent",))
     if sent is not None:
@@ -196,14 +198,7 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         if exc.status == 503:
             _retry(table, record, config, "Twilio unavailable (503)")
         _retry(table, record, config, exc.message, ambiguous=True)
-    sent = messages.try_move(
-        table,
-        message_id,
-        "sent",
-        sources=("sending",),
-        set_fields={"sid": result["sid"]},
-        remove_fields=("ambiguous",),
-    )
+    sent = messages.record_sid(table, record, result["sid"])
     logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
     if sent is not None:
         status.apply_pending(table, sent)

@@ -67,7 +67,7 @@ def test_immediate_send_is_recorded_and_tracked(caller, twilio):
     assert statuses(record) == ["queued", "sending", "sent"]
     assert record["created_at"].endswith("Z") and record["send_at"] is None
     (sent,) = twilio.messages
-    assert sent["status_callback"] == f"{EXECUTE_API}/status/messages"
+    assert sent["status_callback"] == f"{EXECUTE_API}/status/messages?id={data['id']}"
 
 
 def test_status_callbacks_move_forward_only(caller):
@@ -208,6 +208,37 @@ def test_an_ambiguous_send_twilio_never_got_is_sent_once_by_the_worker(
     jobs.drain(replay_failures=True)
     assert message(caller, first["json"]["id"])["status"] == "sent"
     assert len(twilio.messages) == 1
+
+
+def test_a_callback_before_any_answer_lands_by_our_id(caller, twilio, jobs, prompt_worker):
+    twilio.set_faults(late_seconds=0.6)
+    twilio.script_faults("late")
+    sent = send(caller, {"to": TO, "body": "hi"})["json"]
+    assert sent["unconfirmed"] is True
+    assert wait_for(lambda: len(twilio.messages) == 1)
+    (created,) = twilio.messages
+    # Twilio calls back to the URL it was given, which names our record.
+    url = created["status_callback"].removeprefix(EXECUTE_API)
+    assert url == f"/status/messages?id={sent['id']}"
+    params = {"MessageSid": created["sid"], "MessageStatus": "delivered"}
+    assert caller.webhook(url, {**params, "AccountSid": demo.ACCOUNT_SID})["statusCode"] == 200
+    record = message(caller, sent["id"])
+    assert (record["status"], record["sid"]) == ("delivered", created["sid"])
+    jobs.drain(replay_failures=True)  # the worker's check finds nothing left to do
+    assert message(caller, sent["id"])["status"] == "delivered"
+    assert len(twilio.messages) == 1
+
+
+def test_callbacks_out_of_order_and_twice_move_forwards_only(caller, twilio):
+    sent = send(caller, {"to": TO, "body": "hi"})["json"]
+    url = twilio.messages[0]["status_callback"].removeprefix(EXECUTE_API)
+    base = {"MessageSid": sent["sid"], "AccountSid": demo.ACCOUNT_SID}
+    for state in ("delivered", "sent", "queued", "delivered", "failed"):
+        response = caller.webhook(url, {**base, "MessageStatus": state})
+        assert response["statusCode"] == 200
+    record = message(caller, sent["id"])
+    assert record["status"] == "delivered"
+    assert statuses(record).count("delivered") == 1
 
 
 @pytest.mark.parametrize("status", ["429", "503"])
@@ -515,7 +546,7 @@ def test_reconcile_settles_messages_stuck_in_sending(caller, app, twilio, jobs, 
     twilio_client.send_message(to=TO, body="already at twilio", sender=demo.NUMBER)
     frozen.advance(601)
     counts = run_schedule("reconcile_sending")
-    assert counts == {"found": 1, "requeued": 1}
+    assert counts == {"found": 1, "requeued": 1, "calls_found": 0, "calls_not_placed": 0}
     jobs.drain()
     assert message(caller, found_id)["status"] == "sent"
     assert message(caller, lost_id)["status"] == "sent"
@@ -610,9 +641,12 @@ def test_inbound_fails_visibly_when_storage_is_down(caller, monkeypatch):
 
 def test_call_record_follows_status_callbacks(caller, twilio):
     data = caller.api("/calls", {"to": TO})["json"]
-    assert twilio.calls[0]["status_callback"] == f"{EXECUTE_API}/status/calls"
+    assert twilio.calls[0]["status_callback"] == f"{EXECUTE_API}/status/calls?id={data['id']}"
     for status in ("initiated", "ringing", "in-progress", "completed", "ringing"):
-        caller.webhook("/status/calls", {"CallSid": data["sid"], "CallStatus": status})
+        params = {"CallSid": data["sid"], "CallStatus": status}
+        caller.webhook(f"/status/calls?id={data['id']}", params)
+    # Callbacks without our id (calls placed before ids were in the URL) still find it by SID.
+    caller.webhook("/status/calls", {"CallSid": data["sid"], "CallStatus": "ringing"})
     record = get(caller, f"/calls/{data['id']}")["json"]
     assert record["status"] == "completed"
     assert statuses(record) == ["queued", "initiated", "ringing", "in-progress", "completed"]
