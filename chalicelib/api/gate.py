@@ -43,6 +43,8 @@ class ApiContext:
         self.path = path or {}
         self.query = query or {}
         self.idempotency_key: str | None = None
+        # The key and its claim's generation: one use of the key, across a retry after a crash.
+        self.idempotency_scope: str | None = None
 
     @functools.cached_property
     def parameters(self) -> parameters.Parameters:
@@ -94,11 +96,12 @@ def handle(
         if key is not None:
             ctx.idempotency_key = key
             digest = idempotency.fingerprint(route_path(request.context or {}, {}), payload)
-            stored = idempotency.claim(ctx.table, key, digest)
-            if stored is not None:
+            claimed = idempotency.claim(ctx.table, key, digest)
+            if claimed.stored is not None:
                 return responses.json_response(
-                    stored.status, stored.body, {"Idempotent-Replayed": "true"}
+                    claimed.stored.status, claimed.stored.body, {"Idempotent-Replayed": "true"}
                 )
+            ctx.idempotency_scope = f"{key}#{claimed.generation}"
         status, data = action(payload, ctx)
         response = responses.json_response(status, data)
         keep = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any, NamedTuple
 
 from chalicelib.aws.storage import ConditionFailedError, Table
@@ -44,36 +45,67 @@ def _key(idempotency_key: str) -> str:
     return f"idem#{idempotency_key}"
 
 
-def claim(table: Table, idempotency_key: str, digest: str) -> Stored | None:
-    """Claim the key for this payload; returns the kept answer when it was answered before.
+class Claim(NamedTuple):
+    """A claimed key: the kept answer when there is one, and the claim's generation.
+
+    The generation is new for each fresh use of the key (and after it expired), and the same
+    when a retry takes over the claim of a request that died: what the request derives from
+    it (a broadcast's id) is then completed, not duplicated, and never mixed with an older use.
+    """
+
+    stored: Stored | None
+    generation: str
+
+
+def claim(table: Table, idempotency_key: str, digest: str) -> Claim:
+    """Claim the key for this payload; the kept answer comes back when it was answered before.
 
     Raises:
         KeyConflictError: another payload holds the key, or its first request is in progress.
     """
     now = clock.now()
+    generation = os.urandom(8).hex()
     item = {
         "pk": _key(idempotency_key),
         "digest": digest,
         "state": "in_progress",
+        "generation": generation,
         "locked_until": now + LOCK,
         "expires_at": int(now + TTL),
     }
     try:
         table.put(
             item,
-            condition="attribute_not_exists(pk) OR expires_at < :now OR "
-            "(#state = :progress AND locked_until < :now AND digest = :digest)",
-            names={"#state": "state"},
-            values={":now": int(now), ":progress": "in_progress", ":digest": digest},
+            condition="attribute_not_exists(pk) OR expires_at < :now",
+            values={":now": int(now)},
         )
-        return None
+        return Claim(None, generation)
     except ConditionFailedError as exc:
         current = exc.current or table.get(_key(idempotency_key)) or {}
     if current.get("digest") != digest:
         raise KeyConflictError("Idempotency-Key was used with a different payload")
-    if current.get("state") != "done":
+    if current.get("state") == "done":
+        return Claim(Stored(int(current["status"]), json.loads(current["answer"])), "")
+    if current.get("locked_until", now) >= now:
         raise KeyConflictError("a request with this Idempotency-Key is in progress")
-    return Stored(int(current["status"]), json.loads(current["answer"]))
+    # The first request died holding the key: take over its claim, and its generation.
+    try:
+        table.update(
+            _key(idempotency_key),
+            "SET locked_until = :until",
+            condition="#state = :progress AND locked_until = :seen AND digest = :digest",
+            names={"#state": "state"},
+            values={
+                ":until": now + LOCK,
+                ":progress": "in_progress",
+                ":seen": current["locked_until"],
+                ":digest": digest,
+            },
+            returning=False,
+        )
+    except ConditionFailedError:
+        raise KeyConflictError("a request with this Idempotency-Key is in progress") from None
+    return Claim(None, str(current.get("generation") or ""))
 
 
 def keep(table: Table, idempotency_key: str, status: int, body: dict[str, Any]) -> None:

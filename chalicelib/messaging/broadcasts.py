@@ -69,17 +69,17 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     opted = optouts.opted_out(table, recipients)
     rejected += [{"to": n, "reason": "opted_out"} for n in recipients if n in opted]
     recipients = [n for n in recipients if n not in opted]
-    # Derived from the Idempotency-Key when there is one, so a retry after a crash mid-write
-    # completes the same broadcast instead of starting a second one.
-    broadcast_id = (
-        hashlib.sha256(ctx.idempotency_key.encode()).hexdigest()[:32]
-        if ctx.idempotency_key
-        else messages.new_id()
-    )
+    # Derived from this use of the Idempotency-Key when there is one, so a retry after a crash
+    # mid-write completes the same broadcast instead of starting a second one (and a use of
+    # the key after it expired starts a new one).
+    scope = ctx.idempotency_scope
+    broadcast_id = _digest(scope) if scope else messages.new_id()
     now = clock.now()
     due = send_at if send_at is not None else now
-    ids = [f"{broadcast_id}-{i:05d}" for i in range(len(recipients))]
-    existing = set(table.get_many([messages.key(i) for i in ids])) if ctx.idempotency_key else set()
+    # Each message's id names its recipient, not its position: a retry whose list lost an
+    # opted-out number in between still maps every recipient to the same message.
+    ids = [f"{broadcast_id}-{_digest(to)[:20]}" for to in recipients]
+    existing = set(table.get_many([messages.key(i) for i in ids])) if scope else set()
     callback = ctx.callback_url(messages.STATUS_CALLBACK)
     records = [
         messages.new_record(
@@ -119,6 +119,10 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
             logger.error("could not start the broadcast now; the minute trigger will")
     logger.info("broadcast created", extra={"id": broadcast_id, "count": len(recipients)})
     return 202, {"id": broadcast_id, "count": len(recipients), "rejected": rejected}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _statuses(ctx: ApiContext, broadcast_id: str) -> list[dict[str, Any]]:

@@ -102,6 +102,51 @@ def test_replayed_broadcast_with_key_creates_nothing_more(caller, twilio, jobs):
     assert len(twilio.messages) == 4
 
 
+class Crash(BaseException):
+    """The Lambda dies mid-request: nothing in the app catches this."""
+
+
+def test_a_retry_after_a_crash_with_an_opt_out_between_texts_each_recipient_once(
+    caller, twilio, jobs, frozen, monkeypatch
+):
+    from chalicelib.aws import storage
+    from chalicelib.messaging import optouts
+
+    real = storage.Table.put_many
+
+    def dies_after_two(self, items):
+        real(self, list(items)[:2])
+        raise Crash
+
+    recipients = numbers(4)
+    headers = {"Idempotency-Key": "crash-1"}
+    monkeypatch.setattr(storage.Table, "put_many", dies_after_two)
+    with pytest.raises(Crash):
+        create(caller, {"to": recipients, "body": "sale"}, headers=headers)
+    monkeypatch.setattr(storage.Table, "put_many", real)
+    optouts.record_opt_out(deps.table(), recipients[1], source="test")  # between the two tries
+    frozen.advance(121)  # the dead request's claim has expired
+    retried = create(caller, {"to": recipients, "body": "sale"}, headers=headers)
+    assert retried["statusCode"] == 202
+    run_schedule("dispatch_due")
+    jobs.drain()
+    texted = sorted(m["to"] for m in twilio.messages)
+    assert texted == sorted([recipients[0], recipients[2], recipients[3]])
+
+
+def test_a_key_used_again_after_it_expired_is_a_new_broadcast(caller, twilio, jobs, frozen):
+    headers = {"Idempotency-Key": "monthly"}
+    first = create(caller, {"to": numbers(3), "body": "news"}, headers=headers)["json"]
+    run_schedule("dispatch_due")
+    jobs.drain()
+    frozen.advance(24 * 3600 + 1)
+    second = create(caller, {"to": numbers(3), "body": "news"}, headers=headers)["json"]
+    assert second["id"] != first["id"] and second["count"] == 3
+    run_schedule("dispatch_due")
+    jobs.drain()
+    assert len(twilio.messages) == 6
+
+
 def test_pacing_reserves_slots_at_the_rate_within_a_horizon(app, ssm):
     table = deps.table()
     now = 1_000_000.0
