@@ -13,7 +13,9 @@ from typing import Any
 
 from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
-from chalicelib.core import clock
+from chalicelib.core import clock, settings
+from chalicelib.core.errors import StorageError
+from chalicelib.messaging import pacing
 
 logger = logging.getLogger(__name__)
 
@@ -271,9 +273,18 @@ def queue_message(
     except ConditionFailedError as exc:
         if (exc.current or {}).get("status") != "queued":
             return False
-    try:
-        jobs.defer("send", {"id": message_id})
-    except jobs.JobQueueError:
-        # Stays queued: the dispatcher's stale sweep enqueues it within minutes.
-        logger.error("could not enqueue a message", extra={"id": message_id})
+    enqueue_send(table, message_id)
     return True
+
+
+def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> None:
+    """Hand a queued (or unconfirmed) message to the worker at its pacing slot.
+
+    A failure is logged, never raised: the record says what to do, and the dispatcher's stale
+    sweep (queued) or reconcile (sending) picks it up within minutes.
+    """
+    try:
+        wait = pacing.delay(table, settings.load().send_rate, clock.now(), earliest=earliest)
+        jobs.defer("send", {"id": message_id}, delay=wait)
+    except (jobs.JobQueueError, StorageError):
+        logger.error("could not hand a message to the worker", extra={"id": message_id})

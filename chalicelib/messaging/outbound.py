@@ -11,7 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
-from chalicelib.messaging import calls, deps, messages, optouts, status, timing
+from chalicelib.messaging import calls, deps, messages, optouts, pacing, status, timing
 from chalicelib.telephony import twiml
 from chalicelib.telephony.twilio_rest import NOT_ACCEPTED, REFUSED, TwilioError
 
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_MEDIA = 10  # Twilio's limit of MediaUrl per message
+# An immediate send whose pacing slot is further away than this goes to the worker instead.
+IMMEDIATE_SLACK = 1.0
 # An immediate send Twilio did not take (429, 503) is retried by the worker after this.
 RETRY_NOT_ACCEPTED = 5.0
 # After no clear answer, the worker looks the message up in Twilio's list this much later:
@@ -140,7 +142,15 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     if optouts.is_opted_out(table, to):
         raise ConflictError("the recipient has opted out", reason="opted_out")
     message_id = messages.new_id()
-    state = "scheduled" if send_at is not None else "sending"
+    wait = 0.0
+    if send_at is None:
+        # An immediate send takes a pacing slot like any other; beyond a second away, the
+        # worker sends it at its slot instead of this request exceeding the rate.
+        wait = pacing.delay(table, ctx.settings.send_rate, clock.now())
+    if send_at is not None:
+        state = "scheduled"
+    else:
+        state = "queued" if wait > IMMEDIATE_SLACK else "sending"
     record = messages.new_record(
         message_id,
         to=to,
@@ -156,6 +166,14 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         table.put(record, condition="attribute_not_exists(pk)")
         logger.info("message scheduled", extra={"id": message_id})
         return 202, {"id": message_id, "status": "scheduled", "send_at": clock.iso(send_at)}
+    if state == "queued":
+        table.put(record, condition="attribute_not_exists(pk)")
+        try:
+            jobs.defer("send", {"id": message_id}, delay=wait)
+        except jobs.JobQueueError:
+            logger.error("could not hand a message to the worker", extra={"id": message_id})
+        logger.info("message queued at its pacing slot", extra={"id": message_id})
+        return 202, {"id": message_id, "status": "queued", "to": to, "from": sender}
     now = record["created_at"]
     record.update(
         {
@@ -224,7 +242,7 @@ def _not_sent(table: Table, record: dict[str, Any], exc: TwilioError) -> tuple[i
             table, message_id, "queued", sources=("sending",), due=clock.now() + delay
         )
         logger.info("Twilio did not take the message now; queued", extra={"id": message_id})
-        _enqueue(message_id, delay)
+        messages.enqueue_send(table, message_id, earliest=delay)
         return 202, {**view, "status": "queued"}
     table.update(
         record["pk"],
@@ -233,17 +251,8 @@ def _not_sent(table: Table, record: dict[str, Any], exc: TwilioError) -> tuple[i
         returning=False,
     )
     logger.warning("no clear answer from Twilio; the worker checks", extra={"id": message_id})
-    _enqueue(message_id, CHECK_AMBIGUOUS_AFTER)
+    messages.enqueue_send(table, message_id, earliest=CHECK_AMBIGUOUS_AFTER)
     return 202, {**view, "status": "sending", "unconfirmed": True}
-
-
-def _enqueue(message_id: str, delay: float) -> None:
-    try:
-        jobs.defer("send", {"id": message_id}, delay=delay)
-    except jobs.JobQueueError:
-        # The record says what to do: the dispatcher's stale sweep (queued) or reconcile
-        # (sending) picks it up within minutes.
-        logger.error("could not hand a message to the worker", extra={"id": message_id})
 
 
 def get_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:

@@ -20,9 +20,8 @@ from typing import Any
 from chalicelib.aws import clients, jobs
 from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
 from chalicelib.core import clock, settings
-from chalicelib.messaging import calls, deps, messages
+from chalicelib.messaging import calls, deps, messages, pacing
 from chalicelib.telephony.twilio_rest import TwilioError
-from chalicelib.worker import pacing
 from chalicelib.worker.sender import record_found
 
 logger = logging.getLogger(__name__)
@@ -195,10 +194,7 @@ def reconcile(now: float | None = None) -> dict[str, int]:
             remove_fields=("ambiguous",),
         ):
             requeued += 1
-            try:
-                jobs.defer("send", {"id": record["id"]})
-            except jobs.JobQueueError:
-                logger.error("could not enqueue a reconciled message", extra={"id": record["id"]})
+            messages.enqueue_send(table, record["id"])
     counts = {"found": found, "requeued": requeued, **calls_settled}
     logger.info("reconcile run", extra=counts)
     return counts

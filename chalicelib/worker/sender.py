@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
-from chalicelib.messaging import deps, messages, optouts, status
+from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
     TwilioError,
     TwilioRequestError,
@@ -237,7 +237,8 @@ def _retry(
         )
         logger.error("message failed after retries", extra={"id": record["id"], "reason": why})
         raise _Stop
-    delay = backoff(max(attempts, 1))
+    # The retry takes a pacing slot too, no sooner than its backoff.
+    delay = pacing.delay(table, config.send_rate, clock.now(), earliest=backoff(max(attempts, 1)))
     if ambiguous:
         table.update(record["pk"], "SET ambiguous = :true", values={":true": True}, returning=False)
     else:

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from chalicelib.core import clock
-from chalicelib.messaging import deps
-from chalicelib.worker import pacing
+from chalicelib.messaging import deps, pacing
 from tests.functional.conftest import run_schedule
 
 TO = "+15105551212"

@@ -678,3 +678,45 @@ def test_callback_before_the_sid_is_stored_is_applied_when_it_lands(
     record = message(caller, message_id)
     assert record["status"] == "delivered"
     assert statuses(record)[-2:] == ["sent", "delivered"]
+
+
+# --- pacing of every send ----------------------------------------------------------------
+
+
+def test_every_way_to_the_queue_takes_a_pacing_slot(caller, ssm, twilio, jobs, frozen, monkeypatch):
+    from chalicelib.core import settings
+    from chalicelib.messaging import deps, pacing
+
+    monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "1")
+    settings.reset()
+    table = deps.table()
+
+    def reserved():
+        """Seconds of sending reserved from now on."""
+        return round((table.get(pacing.LIMITER_KEY) or {}).get("next_ms", 0) / 1000 - frozen.now)
+
+    # Immediate API sends: the first two fit the second of slack, the third waits its slot.
+    answers = [send(caller, {"to": TO, "body": f"now {i}"}) for i in range(3)]
+    assert [a["statusCode"] for a in answers] == [201, 201, 202]
+    assert answers[2]["json"]["status"] == "queued"
+    assert reserved() == 3
+    # Forwards of an inbound message, one slot per target.
+    ssm.put_parameter(
+        Name=f"{demo.SSM_PATH}/sms/forward_to", Value=f"{OTHER}, +15105559999", Type="String"
+    )
+    from chalicelib.aws import parameters
+
+    parameters.reset()
+    caller.webhook("/sms", inbound("SM" + "9" * 32, TO, "fwd"))
+    assert reserved() == 5
+
+
+def test_a_retry_takes_a_pacing_slot_no_sooner_than_its_backoff(caller, twilio, jobs, frozen):
+    from chalicelib.messaging import deps, pacing
+
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(429,))
+    jobs.poll_once(replay_failures=True)
+    assert message(caller, message_id)["status"] == "queued"
+    limiter = deps.table().get(pacing.LIMITER_KEY)
+    assert limiter["next_ms"] / 1000 >= frozen.now + 2.5  # backoff(1) is 5 s x [0.5, 1.5]

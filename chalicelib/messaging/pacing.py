@@ -1,9 +1,11 @@
 """Send pacing across every worker: send slots reserved from one DynamoDB counter.
 
-The dispatcher reserves one slot per message it enqueues and gives each message an SQS delay up
-to its slot, so the queue releases messages at SWITCHBOARD_SEND_RATE no matter how many workers
-read it. Reservations are limited to a short horizon, so a large backlog waits in the table (as
-due messages) rather than as long SQS delays.
+Every send takes a slot: the dispatcher reserves one per message it enqueues, and so does every
+other way a message reaches the queue (forwards, notifications, retries, reconciled requeues,
+immediate API sends); each gets an SQS delay up to its slot, so the queue releases messages at
+SWITCHBOARD_SEND_RATE no matter how many workers read it. The dispatcher's reservations are
+limited to a short horizon, so a large backlog waits in the table (as due messages) rather than
+as long SQS delays.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ def capacity(table: Table, rate: float, now: float, horizon: float = HORIZON) ->
     item = table.get(LIMITER_KEY) or {}
     start = max(now, item.get("next_ms", 0) / 1000)
     return max(0, int((now + horizon - start) * rate))
+
+
+def delay(table: Table, rate: float, now: float, *, earliest: float = 0.0) -> float:
+    """Reserve one slot no sooner than earliest seconds from now; returns its delay from now.
+
+    Raises:
+        StorageError: DynamoDB is unreachable.
+    """
+    (slot,) = reserve(table, 1, rate, now + earliest)
+    return max(0.0, slot - now)
 
 
 def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
