@@ -71,13 +71,21 @@ def receive(request: VerifiedRequest, parameters: Parameters) -> str:
         except ConditionFailedError:
             logger.info("repeated delivery of an inbound message", extra={"message_sid": sid})
     word = optouts.keyword(body)
+    # Once per MessageSid, from a real sender: Twilio's retries and replayed requests change
+    # nothing, so an old START can never undo a later STOP.
+    changes = bool(word in ("stop", "start") and sid and sender)
+    if changes and not optouts.first_keyword_delivery(table, sid):
+        logger.info("repeated keyword message ignored", extra={"message_sid": sid})
+        changes = False
     if word == "stop":
-        optouts.record_opt_out(table, sender, source="keyword")
-        logger.info("opt-out recorded", extra={"from": sender})
+        if changes:
+            optouts.record_opt_out(table, sender, source="keyword")
+            logger.info("opt-out recorded", extra={"from": sender})
         return twiml.message_reply(parameters.optional("sms/stop_reply"))
     if word == "start":
-        optouts.remove_opt_out(table, sender)
-        logger.info("opt-out removed", extra={"from": sender})
+        if changes:
+            optouts.remove_opt_out(table, sender)
+            logger.info("opt-out removed", extra={"from": sender})
         return twiml.message_reply(parameters.optional("sms/start_reply"))
     if word == "help":
         return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
-from chalicelib.aws.storage import Table
+from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
 
-STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+# Twilio's default keywords (REVOKE and OPTOUT since May 2025, after the FCC's rule).
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
 START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 _TRAILING_PUNCTUATION = re.compile(r"[\s.!?,;:]+$")
@@ -38,6 +41,22 @@ def record_opt_out(table: Table, number: str, source: str) -> None:
 def remove_opt_out(table: Table, number: str) -> None:
     """Forget a number's opt-out (it texted START)."""
     table.delete(key(number))
+
+
+def first_keyword_delivery(table: Table, message_sid: str) -> bool:
+    """Claim a keyword message's one effect: False when this MessageSid was seen before.
+
+    Kept without expiry (a few bytes per keyword message): a START captured and replayed any
+    time later must not undo the STOP that followed it.
+    """
+    try:
+        table.put(
+            {"pk": f"keyword#{message_sid}", "at": clock.now()},
+            condition="attribute_not_exists(pk)",
+        )
+    except ConditionFailedError:
+        return False
+    return True
 
 
 def is_opted_out(table: Table, number: str) -> bool:

@@ -571,12 +571,34 @@ def inbound(sid, sender, body, **extra):
     }
 
 
-@pytest.mark.parametrize("body", ["STOP", "stop", " Stop! ", "unsubscribe.", "QUIT", "end"])
+@pytest.mark.parametrize(
+    "body", ["STOP", "stop", " Stop! ", "unsubscribe.", "QUIT", "end", "revoke", "OptOut"]
+)
 def test_stop_keywords_opt_out_and_start_opts_back_in(caller, body):
     response = caller.webhook("/sms", inbound("SM" + "2" * 32, TO, body))
     assert response["body"].endswith("<Response />")
     assert send(caller, {"to": TO, "body": "x"})["json"]["error"]["reason"] == "opted_out"
     caller.webhook("/sms", inbound("SM" + "3" * 32, TO, "start"))
+    assert send(caller, {"to": TO, "body": "x"})["statusCode"] == 201
+
+
+def test_a_replayed_old_start_never_undoes_a_later_stop(caller):
+    stop, start, again = ("SM" + c * 32 for c in "abc")
+    caller.webhook("/sms", inbound(stop, TO, "STOP"))
+    caller.webhook("/sms", inbound(start, TO, "START"))
+    caller.webhook("/sms", inbound(again, TO, "STOP"))
+    for _ in range(2):  # Twilio's retry, or a captured request sent again
+        assert caller.webhook("/sms", inbound(start, TO, "START"))["statusCode"] == 200
+    assert send(caller, {"to": TO, "body": "x"})["json"]["error"]["reason"] == "opted_out"
+
+
+def test_a_stop_without_a_sender_records_nothing(caller):
+    params = inbound("SM" + "d" * 32, TO, "STOP")
+    del params["From"]
+    assert caller.webhook("/sms", params)["statusCode"] == 200
+    from chalicelib.messaging import deps, optouts
+
+    assert not optouts.is_opted_out(deps.table(), "")
     assert send(caller, {"to": TO, "body": "x"})["statusCode"] == 201
 
 
