@@ -15,6 +15,7 @@ reports ``DialCallStatus=no-answer``; <Record> ends with the caller pressing ``#
 from __future__ import annotations
 
 import itertools
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
@@ -179,7 +180,8 @@ class Phone:
         self.redirect_method = redirect_method
         self.max_requests = max_requests
         self.transcript = Transcript()
-        self._sids = itertools.count(1)
+        # Unique across phones and runs, as Twilio's SIDs are: the app keys events on them.
+        self._sids = itertools.count(int.from_bytes(os.urandom(12), "big") << 16)
         self._callbacks: list[tuple[str, dict[str, str]]] = []
 
     def call(self, url: str, *, method: str = "POST") -> Transcript:
@@ -196,7 +198,7 @@ class Phone:
         return {
             "AccountSid": demo.ACCOUNT_SID,
             "ApiVersion": "2010-04-01",
-            "CallSid": f"CA{next(self._sids):032d}",
+            "CallSid": f"CA{next(self._sids):032x}",
             "CallStatus": "in-progress",
             "Direction": direction,
             "From": caller,
@@ -305,7 +307,7 @@ class Phone:
 
     def _record(self, leg: str, url: str, attrs: dict[str, str]) -> _Next:
         self._step(leg, "Record", "", attrs)
-        sid = f"RE{next(self._sids):032d}"
+        sid = f"RE{next(self._sids):032x}"
         recording = (
             f"https://api.twilio.com/2010-04-01/Accounts/{demo.ACCOUNT_SID}/Recordings/{sid}"
         )
@@ -313,7 +315,7 @@ class Phone:
         if attrs.get("transcribe") == "true" or attrs.get("transcribeCallback"):
             transcribed = self.transcription is not None
             transcription = {
-                "TranscriptionSid": f"TR{next(self._sids):032d}",
+                "TranscriptionSid": f"TR{next(self._sids):032x}",
                 "TranscriptionStatus": "completed" if transcribed else "failed",
                 "TranscriptionText": self.transcription or "",
                 "TranscriptionUrl": f"{recording}/Transcriptions",
@@ -367,7 +369,7 @@ class Phone:
         action = attrs.get("action")
         if not action:
             return _Next("", "POST", {})
-        fields = {"DialCallStatus": status, "DialCallSid": f"CA{next(self._sids):032d}"}
+        fields = {"DialCallStatus": status, "DialCallSid": f"CA{next(self._sids):032x}"}
         if status == "completed":
             fields["DialCallDuration"] = "42"
         return _Next(urljoin(url, action), attrs.get("method", "POST"), fields)

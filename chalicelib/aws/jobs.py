@@ -9,6 +9,7 @@ must be idempotent: SQS delivers at least once.
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import importlib
 import json
 import logging
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
-from chalicelib.aws import clients, queue
-from chalicelib.core import logs, settings
+from chalicelib.aws import clients, queue, storage
+from chalicelib.core import clock, logs, settings
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,8 @@ HANDLERS = {
     "sms_notification": "chalicelib.worker.notifications:sms_notification",
     "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",
 }
+# How long an event's job is remembered (Twilio retries within minutes; replays come later).
+ONCE_TTL = 30 * 24 * 3600
 MAX_RECEIVES = 5  # the redrive policy's maxReceiveCount in infra/resources.json
 _THREADS = 10  # a batch's records run side by side: Twilio latency, not CPU, bounds a send
 
@@ -65,19 +68,51 @@ def current() -> Job | None:
     return _current.get()
 
 
-def defer(kind: str, payload: dict[str, Any], *, delay: float = 0) -> None:
-    """Queue a job for the worker.
+def defer(kind: str, payload: dict[str, Any], *, delay: float = 0, once: str | None = None) -> bool:
+    """Queue a job for the worker; False when `once` names an event already queued for.
+
+    With once (say "voicemail:RE…:email"), the job is queued at most once per event, however
+    often the webhook that causes it is delivered: a marker item is claimed first (kept
+    ONCE_TTL) and given back when the queue refuses the job, so a retry can queue it then.
 
     Raises:
-        JobQueueError: the queue is not configured or cannot be reached.
+        JobQueueError: the queue or the table is not configured or cannot be reached.
     """
     if kind not in HANDLERS:
         raise ValueError(f"unknown job kind {kind}")
     try:
-        name = settings.load().require_queue()
-        queue.send(name, {"kind": kind, "payload": payload}, delay=delay)
-    except (settings.SettingError, queue.QueueError) as exc:
+        config = settings.load()
+        name = config.require_queue()
+        table = storage.get_table(config.require_table()) if once else None
+        if table is not None and once is not None and not _claim_event(table, once):
+            return False
+        try:
+            queue.send(name, {"kind": kind, "payload": payload}, delay=delay)
+        except queue.QueueError:
+            if table is not None:
+                table.delete(_event_key(once or ""))
+            raise
+    except (settings.SettingError, queue.QueueError, storage.StorageError) as exc:
         raise JobQueueError(str(exc)) from exc
+    return True
+
+
+def _event_key(once: str) -> str:
+    return "once#" + hashlib.sha256(once.encode()).hexdigest()[:40]
+
+
+def _claim_event(table: storage.Table, once: str) -> bool:
+    now = clock.now()
+    try:
+        table.put(
+            {"pk": _event_key(once), "at": now, "expires_at": int(now + ONCE_TTL)},
+            condition="attribute_not_exists(pk) OR expires_at < :now",
+            values={":now": int(now)},
+        )
+    except storage.ConditionFailedError:
+        logger.info("job for this event queued before; not again")
+        return False
+    return True
 
 
 def defer_many(kind: str, entries: list[tuple[dict[str, Any], float]]) -> None:

@@ -175,6 +175,9 @@ class Job(NamedTuple):
     payload: dict[str, Any]
     # Logged if the job cannot be queued, so it can be redone by hand (no numbers, no bodies).
     reference: str = ""
+    # The Twilio event it answers (a recording, a call joining): queued once per event, however
+    # often Twilio, or anyone replaying the signed request, delivers the webhook.
+    once: str = ""
 
 
 def defer(jobs: Iterable[Job]) -> None:
@@ -184,7 +187,7 @@ def defer(jobs: Iterable[Job]) -> None:
 
     for job in jobs:
         try:
-            queue.defer(job.kind, job.payload)
+            queue.defer(job.kind, job.payload, once=job.once or None)
         except queue.JobQueueError as exc:
             logger.error(
                 "twimlet notification not queued",

@@ -92,7 +92,11 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
             if to is None:
                 logger.warning("conference moderator has no usable number; no SMS sent")
                 continue
-            jobs.append(Job("sms_notification", {"to": to, "body": body}, "conference"))
+            # Once per call joining: a replayed or retried join texts nobody again.
+            call = inputs.field("CallSid")
+            key = f"conference-join:{call}:{hashlib.sha256(to.encode()).hexdigest()[:16]}"
+            payload = {"to": to, "body": body, **({"event": key} if call else {})}
+            jobs.append(Job("sms_notification", payload, "conference", key if call else ""))
 
     message = inputs.conf("Message") or ""
     add_message(response, message, trimmed=False, default=GREETING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -90,12 +91,19 @@ def notifications(
     caller: str,
     recording_url: str,
     transcription: str | None,
+    event: str = "",
 ) -> list[Job]:
     """The jobs that tell the mailbox owner: an email when Email is set, an SMS with NotifySms.
 
     Separate jobs, so a failing SMS is retried without sending the email again and vice versa.
+    event names the Twilio event they answer (the recording, or its transcription): each job is
+    queued once per event however often the webhook comes.
     """
     reference = recording_url.rstrip("/").rsplit("/", 1)[-1]
+
+    def once(kind: str, recipient: str) -> str:
+        return f"{event}:{kind}:{_digest(recipient)}" if event else ""
+
     jobs = []
     if _EMAIL.fullmatch(email):
         payload = {
@@ -104,14 +112,16 @@ def notifications(
             "recording_url": recording_url,
             "transcription": transcription,
         }
-        jobs.append(Job("voicemail_notification", payload, reference))
+        jobs.append(Job("voicemail_notification", payload, reference, once("email", email)))
     elif email:
         logger.warning("voicemail Email is not an address; no email sent")
     if notify_sms:
         to = sms_recipient(notify_sms)
         if to:
             body = sms_text(caller, recording_url, transcription)
-            jobs.append(Job("sms_notification", {"to": to, "body": body}, reference))
+            key = once("sms", to)
+            payload = {"to": to, "body": body, **({"event": key} if key else {})}
+            jobs.append(Job("sms_notification", payload, reference, key))
         else:
             logger.warning("voicemail NotifySms is not an E.164 number; no SMS sent")
     if not jobs:
@@ -125,6 +135,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
     notify_sms = inputs.conf("NotifySms") or ""
     caller = inputs.first_field("From", "Caller")
     recording_url = inputs.field("RecordingUrl")
+    recording = inputs.field("RecordingSid") or recording_url
 
     status = inputs.field("TranscriptionStatus").lower()
     if status in ("completed", "failed"):
@@ -136,6 +147,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
             caller=caller,
             recording_url=recording_url,
             transcription=transcription,
+            event=f"voicemail-transcription:{recording}" if recording else "",
         )
         return "", jobs
 
@@ -154,6 +166,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
             caller=caller,
             recording_url=recording_url,
             transcription=None,
+            event=f"voicemail-recording:{recording}",
         )
         return str(response), jobs
 
@@ -222,3 +235,7 @@ def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
             f"SES did not send the email: {code or type(exc).__name__}"
         ) from exc
     logger.info("voicemail email sent")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

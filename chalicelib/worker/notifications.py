@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 def sms_notification(payload: dict[str, Any]) -> None:
     """Job "sms_notification" {"to", "body", "media_urls"?}: queue it as a message, once.
 
-    The message id derives from the queue record's id, so a redelivered job queues nothing new.
+    The message id derives from the Twilio event the job answers (payload "event"), or else the
+    queue record's id, so a redelivered or duplicated job queues nothing new.
 
     Raises:
         MissingParameterError: twilio/default_from is not set (the job is retried, then
@@ -30,7 +31,7 @@ def sms_notification(payload: dict[str, Any]) -> None:
     config = settings.load()
     sender = parameters.load(config).require("twilio/default_from")
     job = jobs.current()
-    seed = job.message_id if job else repr(sorted(payload.items()))
+    seed = payload.get("event") or (job.message_id if job else repr(sorted(payload.items())))
     message_id = "ntf-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
     status_callback = f"{config.public_url}/status/messages" if config.public_url else None
     messages.queue_message(

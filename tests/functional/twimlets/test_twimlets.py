@@ -666,6 +666,46 @@ def test_a_failed_email_is_logged_and_retried_not_dropped(app, ssm, jobs, moto_u
     assert len(sent_emails(moto_url)) == 1
 
 
+def replay(app: Any, request: Any, times: int) -> None:
+    """Send a request the phone made again, signed as Twilio signs it (a retry, or a replay)."""
+    from devkit.events import LambdaContext, twilio_event
+
+    for _ in range(times):
+        event = twilio_event(
+            request.url, request.params, auth_token=demo.AUTH_TOKEN, routes=list(app.routes)
+        )
+        assert app(event, LambdaContext())["statusCode"] == 200
+
+
+def test_a_recording_delivered_three_times_notifies_once(app, ses, jobs, moto_url, twilio):
+    url = (
+        f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org&Transcribe=false"
+        "&NotifySms=%2B16175550100"
+    )
+    call = phone(app, caller="+19165550123").call(url)
+    recorded = next(r for r in call.requests if "RecordingUrl" in r.params)
+    replay(app, recorded, 2)
+    jobs.drain()
+    replay(app, recorded, 1)  # and once more after the notifications went out
+    jobs.drain()
+    assert len(sent_emails(moto_url)) == 1
+    assert len(twilio.messages) == 1
+
+
+def test_a_replayed_conference_join_texts_the_moderators_once(app, jobs, twilio):
+    url = (
+        f"{EXECUTE_API}/twimlets/conference?Moderators%5B%5D=%2B12125550147"
+        "&EnableSmsNotifications=1&Name=standup"
+    )
+    call = phone(app, caller="+13105550110").call(url)
+    replay(app, call.requests[0], 2)
+    jobs.drain()
+    assert [m["to"] for m in twilio.messages] == ["+12125550147"]
+    phone(app, caller="+13105550111").call(url)  # another caller joining is another event
+    jobs.drain()
+    assert len(twilio.messages) == 2
+
+
 def test_conference_sms_alerts_go_out_through_the_rest_api(app, jobs, twilio):
     url = (
         f"{EXECUTE_API}/twimlets/conference?Moderators%5B%5D=212-555-0147"

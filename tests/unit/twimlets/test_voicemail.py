@@ -75,8 +75,15 @@ def test_recording_without_transcription_notifies_at_once():
                 "transcription": None,
             },
             "RE5f0c",
+            jobs[0].once,
         )
     ]
+    # Once per recording: the same webhook delivered again names the same event.
+    assert jobs[0].once.startswith(f"voicemail-recording:{RECORDING}:email:")
+    assert (
+        run("Email=ops%40example.org&Transcribe=false", {"RecordingUrl": RECORDING})[1][0].once
+        == jobs[0].once
+    )
 
 
 def test_recording_with_transcription_waits_for_the_callback():
