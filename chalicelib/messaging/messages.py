@@ -285,6 +285,7 @@ def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> Non
     """
     try:
         wait = pacing.delay(table, settings.load().send_rate, clock.now(), earliest=earliest)
-        jobs.defer("send", {"id": message_id}, delay=wait)
+        # SQS delays are whole seconds: a slot rounds to the nearest (as the dispatcher's do).
+        jobs.defer("send", {"id": message_id}, delay=round(wait))
     except (jobs.JobQueueError, StorageError):
         logger.error("could not hand a message to the worker", extra={"id": message_id})
