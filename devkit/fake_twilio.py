@@ -126,6 +126,18 @@ class RecordedRequest:
     at: float = field(default=0.0, compare=False)
 
 
+_SMART_ENCODING = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2014": "-", "\u2026": "..."}
+)
+
+
+def rewrite_body(body: str) -> str:
+    """A body as Twilio may store it: look-alikes swapped for GSM-7 (Smart Encoding), each URL
+    replaced by a short link (Link Shortening)."""
+    swapped = body.translate(_SMART_ENCODING)
+    return re.sub(r"https?://\S+", lambda _: "https://twil.io/" + secrets.token_hex(3), swapped)
+
+
 def _first(pairs: Pairs, name: str) -> str | None:
     """The first non-blank value of name: Twilio treats a blank parameter as absent."""
     return next((value for key, value in pairs if key == name and value != ""), None)
@@ -365,6 +377,8 @@ class FakeTwilio:
         self._address, self.latency, self.url = (host, port), latency, ""
         self._lock = threading.Lock()
         self.faults = Faults()
+        # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
+        self.rewrite_bodies = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -396,7 +410,8 @@ class FakeTwilio:
         self.stop()
 
     def reset(self) -> None:
-        """Forget messages, calls, the request log and faults (latency stays)."""
+        """Forget messages, calls, the request log, faults and rewriting (latency stays)."""
+        self.rewrite_bodies = False
         with self._lock:
             self._messages: list[dict[str, Any]] = []
             self._calls: list[dict[str, Any]] = []
@@ -471,6 +486,8 @@ class FakeTwilio:
                 headers = {"Retry-After": "1"} if status == 429 else None
                 raise ApiError(status, 20000 + status, HTTPStatus(status).phrase, headers)
             record = (_new_message if kind == "Messages" else _new_call)(account, form)
+            if kind == "Messages" and self.rewrite_bodies and record.get("body"):
+                record["body"] = rewrite_body(record["body"])
             with self._lock:
                 store.append(record)
             if fault == "late":
@@ -523,6 +540,7 @@ class FakeTwilio:
                     late_seconds=float(config.get("late_seconds", current["late_seconds"])),
                 )
                 self.latency = latency
+                self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
             except (ValueError, TypeError, AttributeError) as exc:
                 return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
         if (method, name) == ("POST", "script"):
@@ -535,7 +553,8 @@ class FakeTwilio:
                 return 400, ApiError(400, 20001, f"Invalid script: {exc}").body()
             return 200, self.faults.settings()
         if name == "config" and method in ("GET", "POST"):
-            return 200, {"latency": self.latency, **self.faults.settings()}
+            settings = {"latency": self.latency, "rewrite_bodies": self.rewrite_bodies}
+            return 200, {**settings, **self.faults.settings()}
         return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
 
 

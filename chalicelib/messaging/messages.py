@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from chalicelib.aws import jobs
-from chalicelib.aws.storage import ConditionFailedError, Table
+from chalicelib.aws.storage import BY_SID, ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError
 from chalicelib.messaging import pacing
@@ -225,6 +225,13 @@ def record_sid(table: Table, record: dict[str, Any], sid: str) -> dict[str, Any]
     if sent is None:
         learn_sid(table, record, sid)
     return sent
+
+
+def sid_taken(table: Table, sid: str) -> bool:
+    """Whether one of our records already holds this SID (through the SID index, which can
+    lag a second behind a write: a SID stored that recently is not seen)."""
+    items, _ = table.query(BY_SID, "sid", sid, limit=1)
+    return bool(items)
 
 
 def learn_sid(table: Table, record: dict[str, Any], sid: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -151,12 +153,20 @@ class TwilioRest:
         return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
 
     def find_message(
-        self, *, to: str, sender: str, body: str | None, since: float
+        self,
+        *,
+        to: str,
+        sender: str,
+        body: str | None,
+        since: float,
+        taken: Callable[[str], bool] | None = None,
     ) -> dict[str, Any] | None:
-        """Find a message this account created to `to` from sender with body since an instant.
+        """Find a message this account created to `to` from sender since an instant.
 
         Used before sending again after an ambiguous failure (timeout, 5xx): Twilio may have
         accepted the first attempt. Reads the newest 100 and stops at those older than since.
+        The body is matched as Twilio may have rewritten it (same_text); SIDs for which taken()
+        is true already belong to another of our records and are passed over.
 
         Raises:
             TwilioError: one of its subclasses, when the list itself fails.
@@ -164,7 +174,7 @@ class TwilioRest:
         options: dict[str, Any] = {"to": to, "limit": 100, "page_size": 50}
         if not sender.startswith("MG"):
             options["from_"] = sender
-        skew = 120  # clocks differ; the body and sender still have to match
+        skew = 120  # clocks differ; the sender and the text still have to match
         for message in self._call(self._client.messages.list, **options):
             created = message.date_created.timestamp() if message.date_created else None
             if created is not None and created < since - skew:
@@ -174,13 +184,16 @@ class TwilioRest:
                 if sender.startswith("MG")
                 else message.from_ == sender
             )
-            if same_sender and (message.body or "") == (body or ""):
-                return {
-                    "sid": message.sid,
-                    "status": message.status,
-                    "error_code": message.error_code,
-                    "error_message": message.error_message,
-                }
+            if not same_sender or not same_text(body or "", message.body or ""):
+                continue
+            if taken is not None and taken(message.sid):
+                continue
+            return {
+                "sid": message.sid,
+                "status": message.status,
+                "error_code": message.error_code,
+                "error_message": message.error_message,
+            }
         return None
 
     def find_call(self, *, to: str, sender: str, since: float) -> dict[str, Any] | None:
@@ -216,6 +229,59 @@ class TwilioRest:
             raise TwilioUnavailableError("Twilio could not be reached") from exc
         except RequestException as exc:
             raise TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}") from exc
+
+
+# Smart Encoding's documented swaps of Unicode look-alikes for GSM-7 characters (the common ones).
+_SMART = str.maketrans(
+    {
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2015": "-",
+        "\u2026": "...",
+        "\u00a0": " ",
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u2009": " ",
+        "\u200a": " ",
+        "\u202f": " ",
+        "\u200b": "",
+        "\u2060": "",
+        "\ufeff": "",
+    }
+)
+_URL = re.compile(r"https?://\S+")
+
+
+def same_text(ours: str, theirs: str) -> bool:
+    """Whether Twilio's stored body can be the body we sent.
+
+    Twilio may rewrite a body: Smart Encoding swaps Unicode quotes, dashes, ellipses and spaces
+    for GSM-7 ones, and Link Shortening replaces each URL with a short link. Both sides are
+    compared with those rewrites undone as far as they can be: look-alikes mapped, every URL
+    reduced to a placeholder (a shortened link cannot be traced back to its URL).
+    """
+    if ours == theirs:
+        return True
+    return _normal(ours) == _normal(theirs)
+
+
+def _normal(text: str) -> str:
+    return " ".join(_URL.sub("<url>", text.translate(_SMART)).split())
 
 
 def _classify(exc: Any) -> TwilioError:

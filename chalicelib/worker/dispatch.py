@@ -167,6 +167,7 @@ def reconcile(now: float | None = None) -> dict[str, int]:
                 sender=record["sender"],
                 body=record.get("body"),
                 since=record.get("first_attempt_at", record.get("attempt_started_at", now)),
+                taken=lambda sid: messages.sid_taken(table, sid),
             )
         except TwilioError:
             logger.warning("reconcile lookup failed; will try next run", extra={"id": record["id"]})

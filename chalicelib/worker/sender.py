@@ -133,6 +133,7 @@ def _settle_from_twilio(
             sender=record["sender"],
             body=record.get("body"),
             since=record.get("first_attempt_at", record.get("attempt_started_at", 0)),
+            taken=lambda sid: messages.sid_taken(table, sid),
         )
     except TwilioError as exc:
         _retry(table, record, config, f"lookup failed: {exc.message}", ambiguous=True)

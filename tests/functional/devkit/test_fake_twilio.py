@@ -853,6 +853,7 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "latency": 0.0,
+        "rewrite_bodies": False,
         "fault_rate": 1.0,
         "faults": ["503"],
         "late_seconds": 7.0,

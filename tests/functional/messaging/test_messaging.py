@@ -198,6 +198,32 @@ def test_an_answer_that_never_comes_clearly_is_never_sent_twice(
     assert len(twilio.messages) == 1
 
 
+def test_a_body_twilio_rewrote_is_still_found_and_not_sent_again(
+    caller, twilio, jobs, prompt_worker
+):
+    twilio.rewrite_bodies = True  # Smart Encoding and Link Shortening
+    twilio.script_faults("drop-after-create")
+    body = "\u201cSale\u201d \u2014 today only\u2026 https://shop.example.com/sale?x=1"
+    sent = send(caller, {"to": TO, "body": body})["json"]
+    assert sent["unconfirmed"] is True
+    (stored,) = twilio.messages
+    assert stored["body"].startswith('"Sale" - today only... https://twil.io/')
+    jobs.drain(replay_failures=True)
+    assert message(caller, sent["id"])["sid"] == stored["sid"]
+    assert len(twilio.messages) == 1
+
+
+def test_a_lookup_passes_over_messages_that_are_already_ours(caller, twilio, jobs, prompt_worker):
+    first = send(caller, {"to": TO, "body": "same words"})["json"]
+    assert first["status"] == "sent"
+    twilio.script_faults("500")  # the second one never reached Twilio
+    second = send(caller, {"to": TO, "body": "same words"})["json"]
+    jobs.drain(replay_failures=True)
+    # Twilio's list holds the first one's twin: it is the first's, so the second is sent.
+    assert message(caller, second["id"])["sid"] != first["sid"]
+    assert len(twilio.messages) == 2
+
+
 def test_an_ambiguous_send_twilio_never_got_is_sent_once_by_the_worker(
     caller, twilio, jobs, prompt_worker
 ):
