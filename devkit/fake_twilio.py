@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from devkit.twilio_callbacks import StatusCallbacks
 from devkit.twilio_faults import Faults
 
 Pairs = list[tuple[str, str]]
@@ -377,6 +378,7 @@ class FakeTwilio:
         self._address, self.latency, self.url = (host, port), latency, ""
         self._lock = threading.Lock()
         self.faults = Faults()
+        self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
         # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
         self.rewrite_bodies = False
         self._server: _Server | None = None
@@ -410,8 +412,11 @@ class FakeTwilio:
         self.stop()
 
     def reset(self) -> None:
-        """Forget messages, calls, the request log, faults and rewriting (latency stays)."""
+        """Forget messages, calls, the request log, faults, rewriting and callback settings
+        (latency and the callback transport stay)."""
         self.rewrite_bodies = False
+        self.callbacks.configure()
+        self.callbacks.held.clear()
         with self._lock:
             self._messages: list[dict[str, Any]] = []
             self._calls: list[dict[str, Any]] = []
@@ -490,6 +495,11 @@ class FakeTwilio:
                 record["body"] = rewrite_body(record["body"])
             with self._lock:
                 store.append(record)
+            # Twilio calls back about what it created, whatever became of the create's answer.
+            if kind == "Messages":
+                self.callbacks.message_created(record)
+            else:
+                self.callbacks.call_created(record)
             if fault == "late":
                 raise _Late(201, _public(record))
             if fault == "500-after-create":
@@ -541,6 +551,14 @@ class FakeTwilio:
                 )
                 self.latency = latency
                 self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
+                current = self.callbacks.settings()
+                self.callbacks.configure(
+                    delay=float(config.get("callback_delay", current["callback_delay"])),
+                    faults=tuple(config.get("callback_faults", current["callback_faults"])),
+                    late_seconds=float(
+                        config.get("callback_late_seconds", current["callback_late_seconds"])
+                    ),
+                )
             except (ValueError, TypeError, AttributeError) as exc:
                 return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
         if (method, name) == ("POST", "script"):
@@ -554,7 +572,7 @@ class FakeTwilio:
             return 200, self.faults.settings()
         if name == "config" and method in ("GET", "POST"):
             settings = {"latency": self.latency, "rewrite_bodies": self.rewrite_bodies}
-            return 200, {**settings, **self.faults.settings()}
+            return 200, {**settings, **self.faults.settings(), **self.callbacks.settings()}
         return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
 
 

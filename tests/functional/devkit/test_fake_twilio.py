@@ -804,6 +804,73 @@ def test_faults_can_be_scripted_and_shared_over_http(fake: FakeTwilio, client: C
     assert (answer["faults"], answer["late_seconds"]) == (["late", "drop-after-create"], 6.0)
 
 
+def collect_callbacks(fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    collected: list[Any] = []
+    monkeypatch.setattr(fake.callbacks, "transport", collected.append)
+    return collected
+
+
+def wait_for(condition: Any, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+def test_status_callbacks_are_signed_as_twilio_signs_them(
+    fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twilio.request_validator import RequestValidator
+
+    collected = collect_callbacks(fake, monkeypatch)
+    fake.callbacks.configure(delay=0.0)
+    url = "https://app.example.com/api/status/messages?id=abc"
+    sid = client.messages.create(to=TO, from_=FROM, body="x", status_callback=url).sid
+    client.calls.create(
+        to=TO,
+        from_=FROM,
+        url="https://example.com/voice",
+        status_callback="https://app.example.com/api/status/calls?id=c1",
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
+    client.messages.create(to=TO, from_=FROM, body="no callback asked for")
+    assert wait_for(lambda: len(collected) == 6)
+    messages = [c for c in collected if "MessageSid" in c.params]
+    assert [(c.params["MessageSid"], c.params["MessageStatus"]) for c in messages] == [
+        (sid, "sent"),
+        (sid, "delivered"),
+    ]
+    calls = [c.params["CallStatus"] for c in collected if "CallSid" in c.params]
+    assert calls == ["initiated", "ringing", "in-progress", "completed"]
+    validator = RequestValidator(AUTH_TOKEN)
+    assert all(validator.validate(c.url, c.params, c.signature) for c in collected)
+
+
+def test_status_callbacks_can_come_twice_out_of_order_late_or_early(
+    fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected = collect_callbacks(fake, monkeypatch)
+    config = {"callback_delay": 0, "callback_faults": ["twice", "out-of-order"]}
+    assert requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).status_code == 200
+    client.messages.create(to=TO, from_=FROM, body="x", status_callback="https://a.example/s")
+    assert wait_for(lambda: len(collected) == 4)
+    order = [c.params["MessageStatus"] for c in collected]
+    assert order == ["delivered", "delivered", "sent", "sent"]
+    collected.clear()
+    fake.callbacks.configure(delay=5.0, faults=("early",))
+    client.messages.create(to=TO, from_=FROM, body="y", status_callback="https://a.example/s")
+    assert wait_for(lambda: len(collected) == 1, 2.0)  # "sent" at once, "delivered" later
+    assert collected[0].params["MessageStatus"] == "sent"
+    with pytest.raises(ValueError):
+        fake.callbacks.configure(faults=("sometimes",))
+
+
+def test_callbacks_go_to_this_machine_only(fake: FakeTwilio, client: Client) -> None:
+    fake.callbacks.configure(delay=0.0)
+    client.messages.create(to=TO, from_=FROM, body="x", status_callback="https://a.example/s")
+    assert wait_for(lambda: len(fake.callbacks.held) == 2)  # kept, never sent off the machine
+
+
 def test_latency_is_honoured(fake: FakeTwilio, client: Client) -> None:
     fake.latency = 0.3
 
@@ -858,6 +925,9 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
         "faults": ["503"],
         "late_seconds": 7.0,
         "scripted": [],
+        "callback_delay": 0.2,
+        "callback_faults": [],
+        "callback_late_seconds": 3.0,
     }
 
     with pytest.raises(TwilioRestException) as caught:
