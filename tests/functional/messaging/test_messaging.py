@@ -255,6 +255,41 @@ def test_a_callback_before_any_answer_lands_by_our_id(caller, twilio, jobs, prom
     assert len(twilio.messages) == 1
 
 
+def deliver(caller, callbacks):
+    """Hand the local Twilio's callbacks to the app as API Gateway events, with the signature
+    the local Twilio computed."""
+    from devkit.events import twilio_event
+
+    for callback in callbacks:
+        event = twilio_event(
+            callback.url,
+            callback.params,
+            auth_token="unused",
+            routes=caller.routes,
+            signature=callback.signature,
+        )
+        assert caller.invoke(event)["statusCode"] == 200
+
+
+def test_twilios_own_callbacks_twice_reversed_and_before_the_answer_land_once(
+    caller, twilio, jobs, prompt_worker, monkeypatch
+):
+    collected = []
+    monkeypatch.setattr(twilio.callbacks, "transport", collected.append)
+    twilio.callbacks.configure(delay=0.0, faults=("twice", "out-of-order", "early"))
+    twilio.set_faults(late_seconds=0.6)
+    twilio.script_faults("late")  # the answer, and so the SID, never reaches the app
+    sent = send(caller, {"to": TO, "body": "hi"})["json"]
+    assert sent["unconfirmed"] is True
+    assert wait_for(lambda: len(collected) == 4)
+    deliver(caller, collected)
+    record = message(caller, sent["id"])
+    assert (record["status"], record["sid"]) == ("delivered", twilio.messages[0]["sid"])
+    assert statuses(record).count("delivered") == 1 and "sent" not in statuses(record)
+    jobs.drain(replay_failures=True)
+    assert len(twilio.messages) == 1
+
+
 def test_callbacks_out_of_order_and_twice_move_forwards_only(caller, twilio):
     sent = send(caller, {"to": TO, "body": "hi"})["json"]
     url = twilio.messages[0]["status_callback"].removeprefix(EXECUTE_API)
