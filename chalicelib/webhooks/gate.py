@@ -41,13 +41,8 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     try:
         # Before secrets are loaded or the body is decoded: a flood of junk costs next to nothing.
         precheck(event, request.headers)
-    except TooLargeError as exc:
-        logger.warning("webhook refused: too large", extra={"reason": str(exc)})
-        return responses.plain(413, TOO_LARGE)
-    except SignatureError as exc:
-        url = next(iter(base_urls(event, None)), None)
-        logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": url})
-        return responses.plain(403, FORBIDDEN)
+    except (TooLargeError, SignatureError) as exc:
+        return _refused(exc, next(iter(base_urls(event, None)), None))
     try:
         config = settings.load()
         values = parameters.load(config, stale_ok=fallback)
@@ -64,11 +59,9 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     try:
         verified = _verify(event, request, token, config)
     except TooLargeError as exc:
-        logger.warning("webhook refused: too large", extra={"reason": str(exc)})
-        return responses.plain(413, TOO_LARGE)
+        return _refused(exc, None)
     except SignatureError as exc:
-        logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": exc.url})
-        return responses.plain(403, FORBIDDEN)
+        return _refused(exc, exc.url)
     logs.bind(
         call_sid=verified.twilio_param("CallSid"),
         message_sid=verified.twilio_param("MessageSid"),
@@ -89,6 +82,15 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         logger.error("webhook failed: storage unavailable")
         return responses.plain(500, UNAVAILABLE)
     return result if not isinstance(result, str) else responses.twiml(result)
+
+
+def _refused(exc: TooLargeError | SignatureError, url: str | None) -> Response:
+    """413 for what is larger than any webhook, 403 for a bad signature; logged either way."""
+    if isinstance(exc, TooLargeError):
+        logger.warning("webhook refused: too large", extra={"reason": str(exc)})
+        return responses.plain(413, TOO_LARGE)
+    logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": url})
+    return responses.plain(403, FORBIDDEN)
 
 
 def _verify(
