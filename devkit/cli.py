@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import secrets
 import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from devkit import demo
 from devkit.stack import STATE_FILE
 
 
@@ -117,28 +119,66 @@ def cmd_call(args: argparse.Namespace) -> int:
     return _print_result(*post_json(_api_base(args) + "/calls", payload))
 
 
+def webhook_fields(path: str, account_sid: str) -> dict[str, str]:
+    """The fields Twilio sends to a route: an inbound SMS to /sms, a status to the status
+    callbacks, an inbound call to everything else (fresh SIDs each time, as Twilio's)."""
+    route = urlsplit(path).path.rstrip("/")
+    sid = secrets.token_hex(16)
+    common = {"AccountSid": account_sid, "From": "+15105551212", "To": demo.NUMBER}
+    if route.endswith("/sms"):
+        sms = {"MessageSid": "SM" + sid, "SmsSid": "SM" + sid, "Body": "Hello", "NumMedia": "0"}
+        return {**common, **sms}
+    if route.endswith("/status/messages"):
+        return {**common, "MessageSid": "SM" + sid, "MessageStatus": "delivered"}
+    if route.endswith("/status/calls"):
+        return {**common, "CallSid": "CA" + sid, "CallStatus": "completed"}
+    return {
+        **common,
+        "CallSid": "CA" + sid,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name:
+            raise SystemExit(f"error: --param takes NAME=VALUE, not {item!r}")
+        params[name] = value
+    return params
+
+
 def cmd_webhook(args: argparse.Namespace) -> int:
     """Send a request signed as Twilio signs it, and print the answer."""
     import requests
     from twilio.request_validator import RequestValidator
 
     state = _state()
-    base = (args.url or state.get("app_url") or "").rstrip("/")
     token = args.auth_token or state.get("auth_token")
-    if not base or not token:
-        sys.exit("Pass --url and --auth-token, or start the local stack with `make run`.")
-    url = base + args.path
-    params = dict(item.split("=", 1) for item in args.param)
-    params.setdefault("CallSid", "CA" + "0" * 32)
-    params.setdefault("AccountSid", state.get("account_sid", ""))
-    validator = RequestValidator(token)
-    if args.get:
-        url += ("&" if "?" in url else "?") + urlencode(params)
-        headers = {"X-Twilio-Signature": validator.compute_signature(url, {})}
-        response = requests.get(url, headers=headers, timeout=20)
+    if args.path.startswith(("http://", "https://")):
+        url = args.path  # the full URL, as `url` prints it
     else:
-        headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
-        response = requests.post(url, data=params, headers=headers, timeout=20)
+        base = (args.url or state.get("app_url") or "").rstrip("/")
+        if not base:
+            raise SystemExit("error: pass a full URL or --url, or start the stack with make run")
+        url = base + args.path
+    if not token:
+        raise SystemExit("error: pass --auth-token, or start the local stack with `make run`")
+    params = {**webhook_fields(url, state.get("account_sid", "")), **_params(args.param)}
+    validator = RequestValidator(token)
+    try:
+        if args.get:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, {})}
+            response = requests.get(url, headers=headers, timeout=20)
+        else:
+            headers = {"X-Twilio-Signature": validator.compute_signature(url, params)}
+            response = requests.post(url, data=params, headers=headers, timeout=20)
+    except requests.RequestException as exc:
+        raise SystemExit(f"error: {url} could not be reached ({type(exc).__name__})") from None
     print(f"HTTP {response.status_code} {response.headers.get('Content-Type', '')}")
     print(response.text)
     return 0 if response.status_code < 400 else 1
@@ -249,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.set_defaults(func=cmd_call)
 
     webhook = commands.add_parser("webhook", help="send a webhook signed as Twilio signs it")
-    webhook.add_argument("path", help="e.g. /voice or /sms")
+    webhook.add_argument(
+        "path", help="a route (/voice, /sms, /status/messages, ...) or the full URL `url` prints"
+    )
     webhook.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     webhook.add_argument("--get", action="store_true", help="send as GET with a query string")
     webhook.add_argument("--url", help="app base URL (default: the local stack)")
