@@ -381,6 +381,9 @@ class FakeTwilio:
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
         # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
         self.rewrite_bodies = False
+        # Seconds after which a created message is sent and delivered (priced) and a call
+        # completed; None leaves them as created (the tests' default: nothing moves by itself).
+        self.complete_after: float | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -415,6 +418,7 @@ class FakeTwilio:
         """Forget messages, calls, the request log, faults, rewriting and callback settings
         (latency and the callback transport stay)."""
         self.rewrite_bodies = False
+        self.complete_after = None
         self.callbacks.configure()
         self.callbacks.held.clear()
         with self._lock:
@@ -465,6 +469,25 @@ class FakeTwilio:
         with self._lock:
             self._requests.append(request)
 
+    def _complete_later(self, sid: str, wait: float) -> None:
+        def complete() -> None:
+            now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+            with self._lock:
+                for record in (*self._messages, *self._calls):
+                    if record["sid"] != sid:
+                        continue
+                    if sid.startswith("SM"):
+                        segments = int(record.get("num_segments") or 1)
+                        price = f"-{0.0079 * segments:.5f}"
+                        record.update(status="delivered", date_sent=now, price=price)
+                    else:
+                        record.update(status="completed", duration="1", price="-0.01400")
+                    record["date_updated"] = now
+
+        timer = threading.Timer(wait, complete)
+        timer.daemon = True
+        timer.start()
+
     def _authenticate(self, account: str, credentials: tuple[str, str] | None) -> None:
         username, password = credentials or ("", "")
         key_secret, key_account = self._api_keys.get(username, ("", ""))
@@ -500,6 +523,8 @@ class FakeTwilio:
                 self.callbacks.message_created(record)
             else:
                 self.callbacks.call_created(record)
+            if self.complete_after is not None:
+                self._complete_later(record["sid"], self.complete_after)
             if fault == "late":
                 raise _Late(201, _public(record))
             if fault == "500-after-create":
@@ -551,6 +576,8 @@ class FakeTwilio:
                 )
                 self.latency = latency
                 self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
+                complete = config.get("complete_after", self.complete_after)
+                self.complete_after = None if complete is None else max(0.0, float(complete))
                 current = self.callbacks.settings()
                 self.callbacks.configure(
                     delay=float(config.get("callback_delay", current["callback_delay"])),
@@ -571,7 +598,11 @@ class FakeTwilio:
                 return 400, ApiError(400, 20001, f"Invalid script: {exc}").body()
             return 200, self.faults.settings()
         if name == "config" and method in ("GET", "POST"):
-            settings = {"latency": self.latency, "rewrite_bodies": self.rewrite_bodies}
+            settings = {
+                "latency": self.latency,
+                "rewrite_bodies": self.rewrite_bodies,
+                "complete_after": self.complete_after,
+            }
             return 200, {**settings, **self.faults.settings(), **self.callbacks.settings()}
         return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
 
@@ -669,6 +700,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--auth-token", default=os.environ.get("TWILIO_AUTH_TOKEN"))
     parser.add_argument("--api-key", action="append", default=[], metavar="SK...:SECRET")
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument(
+        "--complete-after",
+        type=float,
+        default=1.0,
+        help="seconds until a message is delivered and a call completed (-1: never)",
+    )
     args = parser.parse_args(argv)
     if not args.account_sid or not args.auth_token:
         parser.error("give --account-sid and --auth-token (or TWILIO_ACCOUNT_SID/_AUTH_TOKEN)")
@@ -684,6 +721,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         latency=args.latency,
     )
+    fake.complete_after = None if args.complete_after < 0 else args.complete_after
     print(f"Fake Twilio on {fake.start()} for {args.account_sid}; Ctrl-C stops it", flush=True)
     try:
         threading.Event().wait()

@@ -111,6 +111,7 @@ def run(port: int = 8000) -> int:
         accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
         api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},
     )
+    twilio.complete_after = 1.0  # messages go on to sent and delivered, calls to completed
     twilio_url = twilio.start()
     app_url = f"http://{HOST}:{port}"
     app = worker = extension = None

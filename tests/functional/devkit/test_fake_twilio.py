@@ -871,6 +871,22 @@ def test_callbacks_go_to_this_machine_only(fake: FakeTwilio, client: Client) -> 
     assert wait_for(lambda: len(fake.callbacks.held) == 2)  # kept, never sent off the machine
 
 
+def test_what_it_creates_is_completed_and_priced_when_asked(
+    fake: FakeTwilio, client: Client
+) -> None:
+    fake.complete_after = 0.05
+    message = client.messages.create(to=TO, from_=FROM, body="x" * 200)  # two segments
+    call = client.calls.create(to=TO, from_=FROM, url="https://example.com/voice")
+    assert message.status == "queued" and message.price is None
+    assert wait_for(lambda: client.messages(message.sid).fetch().status == "delivered")
+    fetched = client.messages(message.sid).fetch()
+    assert (fetched.price, fetched.price_unit) == ("-0.01580", "USD")
+    assert fetched.date_sent is not None
+    assert wait_for(lambda: client.calls(call.sid).fetch().status == "completed")
+    fake.reset()
+    assert fake.complete_after is None  # tests see nothing move by itself
+
+
 def test_latency_is_honoured(fake: FakeTwilio, client: Client) -> None:
     fake.latency = 0.3
 
@@ -921,6 +937,7 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
     assert response.json() == {
         "latency": 0.0,
         "rewrite_bodies": False,
+        "complete_after": None,
         "fault_rate": 1.0,
         "faults": ["503"],
         "late_seconds": 7.0,
