@@ -99,7 +99,8 @@ def dispatch(now: float | None = None) -> dict[str, int]:
             logger.error("could not enqueue claimed messages", extra={"count": left})
             break
     counts = {"claimed": len(claimed), "requeued": len(recovered), "budget": budget}
-    logger.info("dispatch run", extra=counts)
+    # An idle run (most minutes) says nothing above DEBUG: CloudWatch bills every line.
+    logger.log(logging.INFO if batch else logging.DEBUG, "dispatch run", extra=counts)
     return counts
 
 
@@ -197,7 +198,9 @@ def reconcile(now: float | None = None) -> dict[str, int]:
             requeued += 1
             messages.enqueue_send(table, record["id"])
     counts = {"found": found, "requeued": requeued, **calls_settled}
-    logger.info("reconcile run", extra=counts)
+    logger.log(
+        logging.INFO if any(counts.values()) else logging.DEBUG, "reconcile run", extra=counts
+    )
     return counts
 
 
