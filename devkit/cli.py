@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import secrets
 import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import demo
+from devkit import phone_cli
+from devkit.phone_cli import webhook_fields
 from devkit.stack import STATE_FILE
 
 
@@ -117,28 +117,6 @@ def cmd_call(args: argparse.Namespace) -> int:
         if value:
             payload["from" if key == "sender" else key] = value
     return _print_result(*post_json(_api_base(args) + "/calls", payload))
-
-
-def webhook_fields(path: str, account_sid: str) -> dict[str, str]:
-    """The fields Twilio sends to a route: an inbound SMS to /sms, a status to the status
-    callbacks, an inbound call to everything else (fresh SIDs each time, as Twilio's)."""
-    route = urlsplit(path).path.rstrip("/")
-    sid = secrets.token_hex(16)
-    common = {"AccountSid": account_sid, "From": "+15105551212", "To": demo.NUMBER}
-    if route.endswith("/sms"):
-        sms = {"MessageSid": "SM" + sid, "SmsSid": "SM" + sid, "Body": "Hello", "NumMedia": "0"}
-        return {**common, **sms}
-    if route.endswith("/status/messages"):
-        return {**common, "MessageSid": "SM" + sid, "MessageStatus": "delivered"}
-    if route.endswith("/status/calls"):
-        return {**common, "CallSid": "CA" + sid, "CallStatus": "completed"}
-    return {
-        **common,
-        "CallSid": "CA" + sid,
-        "CallStatus": "ringing",
-        "Direction": "inbound",
-        "ApiVersion": "2010-04-01",
-    }
 
 
 def _params(items: list[str]) -> dict[str, str]:
@@ -297,6 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.add_argument("--url", help="app base URL (default: the local stack)")
     webhook.add_argument("--auth-token", help="default: the local stack's demo token")
     webhook.set_defaults(func=cmd_webhook)
+
+    phone_cli.add_parser(commands)
 
     url = commands.add_parser("url", help="print a twimlet's URL to paste into the Twilio console")
     url.add_argument("name", help="message, echo, forward, callme, simulring, findme, whisper, ...")

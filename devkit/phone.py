@@ -170,6 +170,7 @@ class Phone:
         transcription: str | None = "Hello, please call me back.",
         redirect_method: str = "POST",
         max_requests: int = MAX_REQUESTS,
+        outcomes: Mapping[str, str] | None = None,
     ) -> None:
         self.transport = transport
         self.caller = caller
@@ -179,6 +180,8 @@ class Phone:
         self.transcription = transcription
         self.redirect_method = redirect_method
         self.max_requests = max_requests
+        # A dialled number's outcome, whichever <Dial> reaches it (else the Leg's, in order).
+        self.outcomes = dict(outcomes or {})
         self.transcript = Transcript()
         # Unique across phones and runs, as Twilio's SIDs are: the app keys events on them.
         self._sids = itertools.count(int.from_bytes(os.urandom(12), "big") << 16)
@@ -345,7 +348,7 @@ class Phone:
             numbers, urls = [(verb.text or "").strip()], [None]
         self._step(leg, "Dial", ", ".join(numbers), attrs)
         script = self.legs.pop(0) if self.legs else Leg()
-        status = script.status
+        status = next((self.outcomes[n] for n in numbers if n in self.outcomes), script.status)
         if not numbers:
             status = "failed"
         elif status == "completed":

@@ -1,0 +1,215 @@
+"""`python -m devkit phone call|sms`: the phone on your desk, against the local stack or a stage.
+
+A call runs the app's TwiML verb by verb (devkit/phone.py) and prints the transcript; it exits 0
+when the call ended normally and 1 with a Twilio-debugger-style line when it did not: an HTTP
+error (11200), a document that is not TwiML (12100), a verb Twilio does not know (12200) or a
+call that never ends (a loop). A script (JSON) gives the call's inputs and what to expect:
+
+    {"to": "+15005550006", "url": "http://127.0.0.1:8000/voice",
+     "digits": ["1", "2"], "dial": {"+14155550100": "no-answer"},
+     "expect_say": ["Hello World"], "expect_dial": ["+14155550100"]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from devkit import demo
+from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport
+
+# TwiML's voice verbs and nouns as Twilio knows them; anything else is error 12200.
+VERBS = frozenset(
+    {
+        "Say", "Play", "Pause", "Gather", "Record", "Dial", "Redirect", "Hangup", "Reject",
+        "Message", "Sms", "Enqueue", "Leave", "Connect", "Pay", "Prompt", "Refer", "Start",
+        "Stop", "Number", "Client", "Conference", "Sip", "Queue",
+    }
+)  # fmt: skip
+# What the phone itself records besides verbs.
+_EVENTS = frozenset(
+    {
+        "302", "HTTP error", "Empty", "Bad XML", "Pressed", "No input", "Hung up", "End",
+        "Answered", "Connected", "Dial ended", "Transcription",
+    }
+)  # fmt: skip
+OUTCOMES = ("completed", "busy", "no-answer", "failed")
+
+
+def webhook_fields(path: str, account_sid: str) -> dict[str, str]:
+    """The fields Twilio sends to a route: an inbound SMS to /sms, a status to the status
+    callbacks, an inbound call to everything else (fresh SIDs each time, as Twilio's)."""
+    route = urlsplit(path).path.rstrip("/")
+    sid = secrets.token_hex(16)
+    common = {"AccountSid": account_sid, "From": "+15105551212", "To": demo.NUMBER}
+    if route.endswith("/sms"):
+        sms = {"MessageSid": "SM" + sid, "SmsSid": "SM" + sid, "Body": "Hello", "NumMedia": "0"}
+        return {**common, **sms}
+    if route.endswith("/status/messages"):
+        return {**common, "MessageSid": "SM" + sid, "MessageStatus": "delivered"}
+    if route.endswith("/status/calls"):
+        return {**common, "CallSid": "CA" + sid, "CallStatus": "completed"}
+    return {
+        **common,
+        "CallSid": "CA" + sid,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+def _state() -> dict[str, Any]:
+    from devkit.stack import STATE_FILE
+
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def problems(transcript: Transcript) -> list[str]:
+    """What went wrong in a call, Twilio-debugger style (empty: the call ended normally)."""
+    found = []
+    for step in transcript.steps:
+        where = step.attrs.get("url", "")
+        if step.verb == "HTTP error":
+            found.append(f"11200 HTTP retrieval failure: HTTP {step.text} from {where}")
+        elif step.verb == "Bad XML":
+            found.append(f"12100 Document parse failure at {where}: {step.text}")
+        elif step.verb not in VERBS and step.verb not in _EVENTS:
+            found.append(f"12200 Schema validation warning: unknown verb <{step.verb}>")
+    return found
+
+
+def unmet(transcript: Transcript, script: dict[str, Any]) -> list[str]:
+    """The script's expectations the call did not meet."""
+    said = [s.text.strip() for s in transcript.steps if s.verb == "Say"]
+    dialled = [s.text for s in transcript.steps if s.verb == "Dial"]
+    missing = [f"expected to hear {t!r}" for t in script.get("expect_say", []) if t not in said]
+    missing += [
+        f"expected a <Dial> of {n}"
+        for n in script.get("expect_dial", [])
+        if not any(n in d for d in dialled)
+    ]
+    return missing
+
+
+def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
+    """`phone call`: place a simulated inbound call and print its transcript."""
+    script: dict[str, Any] = {}
+    if args.script:
+        try:
+            script = json.loads(Path(args.script).read_text())
+        except (OSError, ValueError) as exc:
+            return _fail(f"cannot read the script {args.script}: {exc}")
+    state = _state()
+    url = args.url or script.get("url") or (state.get("app_url", "") + "/voice")
+    if not url.startswith(("http://", "https://")):
+        return _fail("pass --url, or start the local stack with `make run`")
+    token = args.auth_token or state.get("auth_token")
+    if not token and transport is None:
+        return _fail("pass --auth-token (the stage's twilio/auth_token), or start the local stack")
+    outcomes = dict(script.get("dial", {}))
+    for item in args.dial_outcome:
+        number, _, outcome = item.rpartition("=")
+        if outcome not in OUTCOMES:
+            return _fail(f"--dial-outcome takes [NUMBER=]{'|'.join(OUTCOMES)}, not {item!r}")
+        outcomes[number or "*"] = outcome
+    legs = [Leg(status=outcomes.pop("*"))] * 20 if "*" in outcomes else []
+    digits = script.get("digits") or [d for d in (args.digits or "").split(",") if d]
+    phone = Phone(
+        transport or OverHttp(token or ""),
+        caller=args.sender or script.get("from") or "+15105551212",
+        number=args.to or script.get("to") or demo.NUMBER,
+        digits=[None if d == "-" else d for d in digits],
+        legs=legs,
+        outcomes=outcomes,
+    )
+    try:
+        transcript = phone.call(url)
+    except RuntimeError as exc:  # the phone's guard against a call that never ends
+        print(phone.transcript)
+        return _fail(f"loop: {exc}")
+    except OSError as exc:
+        return _fail(f"{url} could not be reached ({type(exc).__name__})")
+    text = str(transcript)
+    print(text)
+    if args.transcript:
+        Path(args.transcript).write_text(text + "\n")
+    errors = problems(transcript) + unmet(transcript, script)
+    for error in errors:
+        print(f"error {error}" if error[:1].isdigit() else f"error: {error}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def sms(args: argparse.Namespace, transport: Transport | None = None) -> int:
+    """`phone sms`: a signed inbound SMS to the app; prints the replies."""
+    state = _state()
+    url = args.url or (state.get("app_url", "") + "/sms")
+    if not url.startswith(("http://", "https://")):
+        return _fail("pass --url, or start the local stack with `make run`")
+    token = args.auth_token or state.get("auth_token")
+    if not token and transport is None:
+        return _fail("pass --auth-token (the stage's twilio/auth_token), or start the local stack")
+    params = webhook_fields(url, state.get("account_sid", demo.ACCOUNT_SID))
+    params.update({"From": args.sender, "To": args.to, "Body": args.body})
+    params["NumMedia"] = str(len(args.media or []))
+    for i, media in enumerate(args.media or []):
+        params[f"MediaUrl{i}"] = media
+    try:
+        reply = (transport or OverHttp(token or "")).request("POST", url, params)
+    except OSError as exc:
+        return _fail(f"{url} could not be reached ({type(exc).__name__})")
+    if reply.status != 200:
+        return _fail(f"11200 HTTP retrieval failure: HTTP {reply.status} from {url}")
+    try:
+        document = ET.fromstring(reply.body.encode("utf-8"))
+    except ET.ParseError as exc:
+        return _fail(f"12100 Document parse failure: {exc}")
+    replies = [(m.text or "").strip() for m in document.iter("Message")]
+    for text in replies:
+        print(f"reply: {text}")
+    if not replies:
+        print("(no reply)")
+    return 0
+
+
+def add_parser(commands: Any) -> None:
+    """The `phone` command and its subcommands."""
+    phone = commands.add_parser("phone", help="a simulated phone: place a call or send an SMS")
+    verbs = phone.add_subparsers(dest="phone_command", required=True)
+    place = verbs.add_parser("call", help="call the app and print the transcript")
+    place.add_argument("--to", help=f"the number called (default {demo.NUMBER})")
+    place.add_argument("--from", dest="sender", help="the caller (default +15105551212)")
+    place.add_argument("--url", help="the voice URL (default: the local stack's /voice)")
+    place.add_argument("--digits", help="keys for each <Gather>, comma-separated; - times out")
+    place.add_argument(
+        "--dial-outcome",
+        action="append",
+        default=[],
+        metavar="[NUMBER=]OUTCOME",
+        help=f"what a dialled number does: {', '.join(OUTCOMES)} (default completed)",
+    )
+    place.add_argument("--script", help="a JSON script: inputs and expect_say/expect_dial")
+    place.add_argument("--transcript", help="also write the transcript to this file")
+    place.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
+    place.set_defaults(func=call)
+    text = verbs.add_parser("sms", help="send the app an inbound SMS and print its replies")
+    text.add_argument("--from", dest="sender", default="+15105551212")
+    text.add_argument("--to", default=demo.NUMBER)
+    text.add_argument("--body", required=True)
+    text.add_argument("--media", action="append", help="a media URL (repeatable)")
+    text.add_argument("--url", help="the messaging URL (default: the local stack's /sms)")
+    text.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
+    text.set_defaults(func=sms)

@@ -1,0 +1,70 @@
+"""`python -m devkit phone call|sms`: transcripts, scripted expectations and exit codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devkit import cli, demo, phone_cli
+from devkit.phone import InProcess
+from tests.functional.conftest import EXECUTE_API
+
+
+def run(app: Any, *argv: str) -> int:
+    args = cli.build_parser().parse_args(["phone", *argv])
+    return args.func(args, transport=InProcess(app, demo.AUTH_TOKEN))
+
+
+def test_the_hello_world_call_ends_normally(app, capsys):
+    assert run(app, "call", "--url", f"{EXECUTE_API}/voice") == 0
+    out = capsys.readouterr().out
+    assert "Say" in out and "Hello World" in out
+
+
+def test_a_script_doubles_as_a_test(app, tmp_path, capsys):
+    forward = f"{EXECUTE_API}/twimlets/forward?PhoneNumber=%2B14155550100"
+    script = tmp_path / "call.json"
+    script.write_text(
+        json.dumps(
+            {
+                "url": forward,
+                "dial": {"+14155550100": "busy"},
+                "expect_dial": ["+14155550100"],
+                "expect_say": [],
+            }
+        )
+    )
+    transcript = tmp_path / "call.txt"
+    assert run(app, "call", "--script", str(script), "--transcript", str(transcript)) == 0
+    assert "Dial ended    busy" in transcript.read_text()
+    script.write_text(json.dumps({"url": forward, "expect_say": ["Welcome to the jungle"]}))
+    assert run(app, "call", "--script", str(script)) == 1
+    assert "expected to hear 'Welcome to the jungle'" in capsys.readouterr().err
+
+
+def test_an_http_error_names_twilios_error_code(app, capsys):
+    assert run(app, "call", "--url", f"{EXECUTE_API}/twimlets/nope") == 1
+    assert "error 11200 HTTP retrieval failure: HTTP 404" in capsys.readouterr().err
+
+
+def test_an_unknown_verb_is_error_12200():
+    from devkit.phone import Step, Transcript
+
+    transcript = Transcript()
+    transcript.steps.append(Step("caller", "Shout", "hi", {}))
+    assert phone_cli.problems(transcript) == [
+        "12200 Schema validation warning: unknown verb <Shout>"
+    ]
+
+
+def test_a_bad_dial_outcome_is_a_one_line_error(app, capsys):
+    assert run(app, "call", "--url", f"{EXECUTE_API}/voice", "--dial-outcome", "maybe") == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_an_inbound_sms_prints_the_replies(app, capsys):
+    url = f"{EXECUTE_API}/sms"
+    assert run(app, "sms", "--url", url, "--from", "+15105551212", "--body", "HELP") == 0
+    assert "reply: " in capsys.readouterr().out
+    assert run(app, "sms", "--url", url, "--body", "just saying hi") == 0
+    assert "(no reply)" in capsys.readouterr().out
