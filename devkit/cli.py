@@ -14,7 +14,7 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import phone_cli
+from devkit import numbers_cli, phone_cli
 from devkit.phone_cli import webhook_fields
 from devkit.stack import STATE_FILE
 
@@ -277,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     webhook.set_defaults(func=cmd_webhook)
 
     phone_cli.add_parser(commands)
+    numbers_cli.add_parser(commands)
 
     url = commands.add_parser("url", help="print a twimlet's URL to paste into the Twilio console")
     url.add_argument("name", help="message, echo, forward, callme, simulring, findme, whisper, ...")

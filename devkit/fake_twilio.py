@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from devkit.twilio_callbacks import StatusCallbacks
 from devkit.twilio_faults import Faults
+from devkit.twilio_numbers import Numbers, NumbersError
 
 Pairs = list[tuple[str, str]]
 API_VERSION = "2010-04-01"
@@ -379,6 +380,8 @@ class FakeTwilio:
         self._lock = threading.Lock()
         self.faults = Faults()
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
+        # Phone numbers persist across reset(), as a Twilio account's do.
+        self.numbers = Numbers()
         # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
         self.rewrite_bodies = False
         # Seconds after which a created message is sent and delivered (priced) and a call
@@ -500,6 +503,12 @@ class FakeTwilio:
     def _api(
         self, method: str, path: str, query: Pairs, form: Pairs, credentials: tuple[str, str] | None
     ) -> tuple[int, dict[str, Any]]:
+        if self.numbers.handles(path):
+            self._authenticate(path.split("/")[3].removesuffix(".json"), credentials)
+            try:
+                return self.numbers.answer(method, path, query, form)
+            except NumbersError as exc:
+                raise ApiError(exc.status, exc.code, exc.message) from None
         match = _ROUTE.match(path)
         not_found = ApiError(404, 20404, f"The requested resource {path} was not found")
         if match is None:

@@ -114,7 +114,12 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         except (OSError, ValueError) as exc:
             return _fail(f"cannot read the script {args.script}: {exc}")
     state = _state()
-    url = args.url or script.get("url") or (state.get("app_url", "") + "/voice")
+    number = args.to or script.get("to") or demo.NUMBER
+    url = args.url or script.get("url")
+    if not url and transport is None:
+        # As Twilio does: the number's configured voice URL (`numbers configure` changes it).
+        url = configured_voice_url(number) or (state.get("app_url", "") + "/voice")
+    url = url or ""
     if not url.startswith(("http://", "https://")):
         return _fail("pass --url, or start the local stack with `make run`")
     token = args.auth_token or state.get("auth_token")
@@ -131,7 +136,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     phone = Phone(
         transport or OverHttp(token or ""),
         caller=args.sender or script.get("from") or "+15105551212",
-        number=args.to or script.get("to") or demo.NUMBER,
+        number=number,
         digits=[None if d == "-" else d for d in digits],
         legs=legs,
         outcomes=outcomes,
@@ -213,3 +218,24 @@ def add_parser(commands: Any) -> None:
     text.add_argument("--url", help="the messaging URL (default: the local stack's /sms)")
     text.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     text.set_defaults(func=sms)
+
+
+def configured_voice_url(number: str) -> str | None:
+    """The voice URL the local Twilio has for number (None without a local stack)."""
+    import requests
+
+    state = _state()
+    if not state.get("twilio_url"):
+        return None
+    try:
+        answer = requests.get(
+            f"{state['twilio_url']}/2010-04-01/Accounts/{state['account_sid']}"
+            "/IncomingPhoneNumbers.json",
+            params={"PhoneNumber": number},
+            auth=(state["account_sid"], state["auth_token"]),
+            timeout=5,
+        )
+        numbers = answer.json().get("incoming_phone_numbers", [])
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+    return numbers[0].get("voice_url") if numbers else None

@@ -114,6 +114,14 @@ def run(port: int = 8000) -> int:
     twilio.complete_after = 1.0  # messages go on to sent and delivered, calls to completed
     twilio_url = twilio.start()
     app_url = f"http://{HOST}:{port}"
+    # The demo number rings this app, as `numbers configure` points a real one at a stage.
+    twilio.numbers.add(
+        demo.ACCOUNT_SID,
+        demo.NUMBER,
+        voice_url=f"{app_url}/voice",
+        voice_fallback_url=f"{app_url}/fallback",
+        sms_url=f"{app_url}/sms",
+    )
     app = worker = extension = None
     try:
         names = seed(moto_url)
