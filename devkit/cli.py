@@ -1,8 +1,10 @@
-"""Operator CLI: run the local stack, send and call through the API, sign webhooks, put parameters.
+"""Operator CLI: the local stack, the API, signed webhooks, a phone, numbers and parameters.
 
 Against the local stack the defaults come from .local/stack.json; against a deployment pass
 --api https://abc.execute-api.us-east-1.amazonaws.com/api (requests are signed with SigV4 from the
-usual AWS credentials).
+usual AWS credentials). Exit codes: 0 done; 1 refused or failed (an HTTP error from the API,
+Twilio or AWS, a call that did not end normally, a watch that timed out); 2 a usage error.
+Every error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import numbers_cli, phone_cli
+from devkit import numbers_cli, phone_cli, secrets_cli
 from devkit.phone_cli import webhook_fields
 from devkit.stack import STATE_FILE
 
@@ -63,7 +65,10 @@ def post_json(
         request = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
         headers = dict(request.headers)
-    response = requests.request(method, url, data=body or None, headers=headers, timeout=35)
+    try:
+        response = requests.request(method, url, data=body or None, headers=headers, timeout=35)
+    except requests.RequestException as exc:
+        raise SystemExit(f"error: {url} could not be reached ({type(exc).__name__})") from None
     try:
         return response.status_code, response.json()
     except ValueError:
@@ -95,19 +100,95 @@ def cmd_send(args: argparse.Namespace) -> int:
     return _print_result(*post_json(_api_base(args) + "/messages", payload, headers))
 
 
+# Where `status --watch` stops following a record.
+FINAL = {
+    "message": {"delivered", "undelivered", "failed", "canceled", "opted_out"},
+    "call": {"completed", "busy", "no-answer", "canceled", "failed"},
+}
+
+
+def _finished(kind: str, data: Any) -> bool:
+    if not isinstance(data, dict):
+        return True
+    if kind == "broadcast":
+        counts = data.get("counts") or {}
+        return not set(counts) & {"scheduled", "queued", "sending"}
+    return data.get("status") in FINAL[kind]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
+    import time
+
     url = f"{_api_base(args)}/{args.kind}s/{args.id}"
+    status, data = post_json(url, None, method="GET")
+    deadline = time.monotonic() + args.timeout
+    shown = None
+    while args.watch and status == 200 and not _finished(args.kind, data):
+        state = data.get("status") or data.get("counts")
+        if state != shown:
+            print(f"{args.kind} {args.id}: {state}", flush=True)
+            shown = state
+        if time.monotonic() > deadline:
+            print(f"error: not finished after {args.timeout:.0f} s", file=sys.stderr)
+            return 1
+        time.sleep(args.interval)
+        status, data = post_json(url, None, method="GET")
+    return _print_result(status, data)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    url = f"{_api_base(args)}/{args.kind}s/{args.id}"
+    return _print_result(*post_json(url, None, method="DELETE"))
+
+
+def cmd_inbound(args: argparse.Namespace) -> int:
+    query = {k: v for k, v in (("since", args.since), ("limit", args.limit)) if v}
+    url = f"{_api_base(args)}/inbound" + ("?" + urlencode(query) if query else "")
     return _print_result(*post_json(url, None, method="GET"))
 
 
-def cmd_broadcast(args: argparse.Namespace) -> int:
+def recipients(source: str) -> list[str]:
+    """Numbers from "+1..,+1..", "@file.txt" (one a line or comma-separated) or "file.csv" (the
+    first column; a header row that is not a number is skipped)."""
+    import csv
     from pathlib import Path
 
-    raw = Path(args.to[1:]).read_text() if args.to.startswith("@") else args.to
-    numbers = [n.strip() for n in raw.replace("\n", ",").split(",") if n.strip()]
+    if source.endswith(".csv") and not source.startswith("@"):
+        try:
+            with open(source, newline="") as handle:
+                rows = [row[0].strip() for row in csv.reader(handle) if row and row[0].strip()]
+        except OSError as exc:
+            raise SystemExit(f"error: cannot read {source}: {exc.strerror}") from None
+        return rows[1:] if rows and not rows[0].lstrip("+").isdigit() else rows
+    if source.startswith("@"):
+        try:
+            source = Path(source[1:]).read_text()
+        except OSError as exc:
+            raise SystemExit(f"error: cannot read {source[1:]}: {exc.strerror}") from None
+    return [n.strip() for n in source.replace("\n", ",").split(",") if n.strip()]
+
+
+def cmd_broadcast(args: argparse.Namespace) -> int:
+    numbers = recipients(args.to)
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
-    payload = {"to": numbers, "body": args.body}
-    return _print_result(*post_json(_api_base(args) + "/broadcasts", payload, headers))
+    payload: dict[str, Any] = {"to": numbers, "body": args.body}
+    for field in ("send_at", "timezone", "not_before", "not_after"):
+        if getattr(args, field):
+            payload[field] = getattr(args, field)
+    if args.sender:
+        payload["from"] = args.sender
+    if args.media_url:
+        payload["media_urls"] = args.media_url
+    status, data = post_json(_api_base(args) + "/broadcasts", payload, headers)
+    if status == 202 and isinstance(data, dict):
+        # The summary for a person on stderr; the JSON stays on stdout for scripts.
+        rejected = data.get("rejected") or []
+        summary = f"broadcast {data['id']}: {data['count']} recipients, {len(rejected)} rejected"
+        print(summary, file=sys.stderr)
+        for reason in sorted({r["reason"] for r in rejected}):
+            count = sum(r["reason"] == reason for r in rejected)
+            print(f"  {reason}: {count}", file=sys.stderr)
+    return _print_result(status, data)
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -246,15 +327,40 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("status", help="show a message, call or broadcast by id")
     show.add_argument("kind", choices=["message", "call", "broadcast"])
     show.add_argument("id")
+    show.add_argument("--watch", action="store_true", help="follow it until a final state")
+    show.add_argument("--interval", type=float, default=1.0, help="seconds between looks")
+    show.add_argument("--timeout", type=float, default=600.0, help="give up after this long")
     show.add_argument("--api", help="API base URL (default: the local stack)")
     show.set_defaults(func=cmd_status)
 
+    cancel = commands.add_parser("cancel", help="cancel a message or a broadcast not yet sent")
+    cancel.add_argument("kind", choices=["message", "broadcast"])
+    cancel.add_argument("id")
+    cancel.add_argument("--api", help="API base URL (default: the local stack)")
+    cancel.set_defaults(func=cmd_cancel)
+
+    inbound = commands.add_parser("inbound", help="received messages, newest first")
+    inbound.add_argument("--since", help="ISO-8601 time")
+    inbound.add_argument("--limit", type=int)
+    inbound.add_argument("--api", help="API base URL (default: the local stack)")
+    inbound.set_defaults(func=cmd_inbound)
+
     broadcast = commands.add_parser("broadcast", help="send one body to many numbers")
-    broadcast.add_argument("--to", required=True, help="comma-separated E.164 numbers, or @file")
+    broadcast.add_argument(
+        "--to", required=True, help="comma-separated E.164 numbers, @file.txt, or file.csv"
+    )
     broadcast.add_argument("--body", required=True)
+    broadcast.add_argument("--from", dest="sender")
+    broadcast.add_argument("--media-url", action="append")
+    broadcast.add_argument("--send-at", help="ISO-8601 time")
+    broadcast.add_argument("--timezone", help="IANA zone for a --send-at without offset")
+    broadcast.add_argument("--not-before", help="quiet hours end, HH:MM local")
+    broadcast.add_argument("--not-after", help="quiet hours start, HH:MM local")
     broadcast.add_argument("--idempotency-key")
     broadcast.add_argument("--api", help="API base URL (default: the local stack)")
     broadcast.set_defaults(func=cmd_broadcast)
+
+    secrets_cli.add_parser(commands)
 
     call = commands.add_parser("call", help="place a call through POST /calls")
     call.add_argument("--to", required=True)

@@ -39,6 +39,8 @@ def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str
             "AWS_SESSION_TOKEN": demo.SESSION_TOKEN,
             "TWILIO_API_BASE_URL": twilio_url,
             "SWITCHBOARD_PUBLIC_URL": public_url,
+            # Short, so `secrets put` shows at once locally (a stage keeps its 300 s).
+            "SWITCHBOARD_SECRETS_TTL": "2",
             "PYTHONUNBUFFERED": "1",
             # chalice local warns on every request that it does not check IAM locally.
             "PYTHONWARNINGS": "ignore::UserWarning:chalice.local",
@@ -135,7 +137,7 @@ def run(port: int = 8000) -> int:
         )
         # The dev stage reads parameters through the Lambda extension's port; serve it.
         extension = ExtensionServer(
-            _client("ssm", moto_url), token=demo.SESSION_TOKEN, port=EXTENSION_PORT
+            _client("ssm", moto_url), token=demo.SESSION_TOKEN, port=EXTENSION_PORT, cache_ttl=2.0
         )
         extension.start()
         app = subprocess.Popen(

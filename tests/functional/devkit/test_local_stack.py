@@ -136,6 +136,67 @@ def test_local_worker_sends_a_broadcast(stack):
     assert '"count": 2' in shown.stdout
 
 
+def devkit(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI as a person does, against the running stack."""
+    return subprocess.run(
+        [sys.executable, "-m", "devkit", *argv],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_send_then_status_watch_follows_it_to_delivered(stack):
+    import json
+
+    sent = devkit("send", "--to", "+15105551212", "--body", "watch me")
+    assert sent.returncode == 0, sent.stderr
+    message_id = json.loads(sent.stdout)["id"]
+    watched = devkit("status", "message", message_id, "--watch", "--timeout", "30")
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout[watched.stdout.index("{") :])["status"] == "delivered"
+
+
+def test_secrets_put_shows_at_once_and_values_stay_masked(stack):
+    put = devkit("secrets", "put", "voice/greeting", stdin="Welcome to the local stack\n")
+    assert put.returncode == 0, put.stderr
+    listed = devkit("secrets", "list")
+    assert "twilio/auth_token" in listed.stdout
+    assert "local-demo-auth-token" not in listed.stdout  # masked unless --show
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        answer = devkit("phone", "call")
+        if "Welcome to the local stack" in answer.stdout:
+            break
+        time.sleep(0.5)
+    assert "Welcome to the local stack" in answer.stdout
+    devkit("secrets", "delete", "voice/greeting")
+
+
+def test_stop_then_a_refused_send_then_start(stack):
+    number = "+15105550123"
+    assert devkit("phone", "sms", "--from", number, "--body", "STOP").returncode == 0
+    refused = devkit("send", "--to", number, "--body", "hello?")
+    assert refused.returncode == 1 and "opted_out" in refused.stdout
+    assert devkit("phone", "sms", "--from", number, "--body", "START").returncode == 0
+    assert devkit("send", "--to", number, "--body", "hello again").returncode == 0
+
+
+def test_numbers_configure_changes_what_a_call_reaches(stack):
+    _, port, _ = stack
+    app = f"http://127.0.0.1:{port}"
+    moved = devkit("numbers", "configure", "+15005550006", "--base", f"{app}/nowhere")
+    assert moved.returncode == 0, moved.stderr
+    broken = devkit("phone", "call", "--to", "+15005550006")
+    assert broken.returncode == 1 and "11200" in broken.stderr
+    assert devkit("numbers", "configure", "+15005550006", "--base", app).returncode == 0
+    fixed = devkit("phone", "call", "--to", "+15005550006")
+    assert fixed.returncode == 0 and "Say" in fixed.stdout
+
+
+# Last: it stops the stack the tests above share.
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
     process.send_signal(signal.SIGINT)
