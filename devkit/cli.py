@@ -16,7 +16,7 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import numbers_cli, phone_cli, secrets_cli
+from devkit import logs_cli, numbers_cli, phone_cli, secrets_cli
 from devkit.phone_cli import webhook_fields
 from devkit.stack import STATE_FILE
 
@@ -361,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     broadcast.set_defaults(func=cmd_broadcast)
 
     secrets_cli.add_parser(commands)
+    logs_cli.add_parser(commands)
 
     call = commands.add_parser("call", help="place a call through POST /calls")
     call.add_argument("--to", required=True)

@@ -14,6 +14,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -380,6 +381,8 @@ class FakeTwilio:
         self._lock = threading.Lock()
         self.faults = Faults()
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
+        # Told of every message and call created (make run prints a line for each).
+        self.on_create: Callable[[str, dict[str, Any]], None] | None = None
         # Phone numbers persist across reset(), as a Twilio account's do.
         self.numbers = Numbers()
         # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
@@ -527,6 +530,8 @@ class FakeTwilio:
                 record["body"] = rewrite_body(record["body"])
             with self._lock:
                 store.append(record)
+            if self.on_create is not None:
+                self.on_create(kind, _public(record))
             # Twilio calls back about what it created, whatever became of the create's answer.
             if kind == "Messages":
                 self.callbacks.message_created(record)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import demo, resources
+from devkit import console, demo, resources
 from devkit.moto_server import MotoServer
 from devkit.ssm_extension import ExtensionServer
 
@@ -22,6 +22,8 @@ STATE_FILE = ROOT / ".local" / "stack.json"
 HOST = "127.0.0.1"
 # The Lambda extension's port, as the packaged template sets it (devkit/extension_layer.py).
 EXTENSION_PORT = 2773
+# The local Twilio's port, kept from run to run (another is taken only when this one is busy).
+TWILIO_PORT = 8001
 
 
 def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
@@ -92,6 +94,22 @@ def _port_free(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
+def _stop_group(process: subprocess.Popen) -> None:
+    """Stop a process started in its own session, and everything it started."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=10)
+            # The group may outlive its leader (the reloader's child): end it too.
+            os.killpg(process.pid, signal.SIGKILL)
+        except (subprocess.TimeoutExpired, ProcessLookupError):
+            continue
+        return
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     # SIGTERM (CI, process managers) stops the stack as Ctrl-C does.
     raise KeyboardInterrupt
@@ -112,7 +130,10 @@ def run(port: int = 8000) -> int:
     twilio = FakeTwilio(
         accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
         api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},
+        host=HOST,
+        port=TWILIO_PORT if _port_free(HOST, TWILIO_PORT) else 0,
     )
+    twilio.on_create = console.accepted
     twilio.complete_after = 1.0  # messages go on to sent and delivered, calls to completed
     twilio_url = twilio.start()
     app_url = f"http://{HOST}:{port}"
@@ -152,12 +173,32 @@ def run(port: int = 8000) -> int:
                 HOST,
                 "--port",
                 str(port),
+                # chalice local's reloader polls every file under the project, .venv included,
+                # each second, and restarts on any change (this stack's own log too), dropping
+                # requests in flight: restart `make run` after an edit instead.
                 "--no-autoreload",
             ],
             env=env,
+            # Its own process group: the reloader's child goes down with it on stop.
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         # chalice local runs neither schedules nor queue handlers: this process does.
-        worker = subprocess.Popen([sys.executable, "-m", "devkit.worker"], env=env, cwd=ROOT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "devkit.worker"],
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        console.LOG_FILE.parent.mkdir(exist_ok=True)
+        log = console.LOG_FILE.open("w", encoding="utf-8")
+        for process in (app, worker):
+            console.pump(process.stdout, log)
         wait_for_port(HOST, port, timeout=60, process=app)
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(
@@ -180,12 +221,8 @@ def run(port: int = 8000) -> int:
         return 0
     finally:
         for process in (app, worker):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            if process is not None:
+                _stop_group(process)
         if extension is not None:
             extension.stop()
         twilio.stop()

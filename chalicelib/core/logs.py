@@ -107,8 +107,10 @@ def configure(level: int = logging.INFO) -> None:
         target.setLevel(level)
         # Lambda's runtime puts its own handler on root; propagating would print twice.
         target.propagate = False
-    # twilio-python logs every request's URL and query (phone numbers) at INFO, as plain text.
+    # twilio-python logs every request's URL and query (phone numbers) at INFO, as plain text;
+    # botocore says where it found credentials and endpoints on every cold start.
     logging.getLogger("twilio").setLevel(logging.WARNING)
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     # Fields the JSON lines never show: skipping them saves the stack walk that finds the
     # caller's file and line, and the thread/process lookups, on every record.
     logging._srcfile = None
