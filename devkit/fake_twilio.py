@@ -43,7 +43,7 @@ _GSM7_EXTENDED = set("^{}\\[~]|€\f")  # two septets each
 _CALL_SUBRESOURCES = ("Events", "Notifications", "Recordings", "Payments", "Streams", "Siprec")
 # Kept in the stored records (FakeTwilio.messages/calls), left out of Twilio's JSON.
 _CALL_SETTINGS = ("url", "twiml", "method", "timeout", "status_callback_event")
-_PRIVATE = frozenset((*_CALL_SETTINGS, "status_callback", "status_callback_method"))
+_PRIVATE = frozenset((*_CALL_SETTINGS, "status_callback", "status_callback_method", "transcript"))
 
 _BAD_TO = "The 'To' number {to} is not a valid phone number."
 _BAD_FROM = (
@@ -489,10 +489,34 @@ class FakeTwilio:
                     else:
                         record.update(status="completed", duration="1", price="-0.01400")
                     record["date_updated"] = now
+                    done = dict(record)
+            if sid.startswith("CA"):
+                self._run_call(done)
 
         timer = threading.Timer(wait, complete)
         timer.daemon = True
         timer.start()
+
+    def _run_call(self, record: dict[str, Any]) -> None:
+        """The callee answers: the call's Url runs through the phone engine (signed, over
+        HTTP, to this machine only, like the callbacks), then its status callbacks go out."""
+        from devkit.phone import OverHttp, Phone
+
+        url = record.get("url") or ""
+        token = self._accounts.get(record["account_sid"])
+        host = urlsplit(url).hostname or ""
+        if url and token and (host in ("localhost", "::1") or host.startswith("127.")):
+            # Twilio's parameters for the call's URL: From is our number, To the callee.
+            phone = Phone(OverHttp(token), caller=record["from"] or "", number=record["to"])
+            try:
+                record["transcript"] = str(phone.call(url, method=record["method"]))
+            except (OSError, RuntimeError) as exc:
+                record["transcript"] = f"the call's URL failed: {type(exc).__name__}"
+            with self._lock:
+                for stored in self._calls:
+                    if stored["sid"] == record["sid"]:
+                        stored["transcript"] = record["transcript"]
+        self.callbacks.call_created(record)
 
     def _authenticate(self, account: str, credentials: tuple[str, str] | None) -> None:
         username, password = credentials or ("", "")
@@ -535,9 +559,10 @@ class FakeTwilio:
             # Twilio calls back about what it created, whatever became of the create's answer.
             if kind == "Messages":
                 self.callbacks.message_created(record)
-            else:
+            elif self.complete_after is None:
                 self.callbacks.call_created(record)
             if self.complete_after is not None:
+                # A call's callbacks then follow the call itself, run in _complete_later.
                 self._complete_later(record["sid"], self.complete_after)
             if fault == "late":
                 raise _Late(201, _public(record))

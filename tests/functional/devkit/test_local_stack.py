@@ -196,6 +196,24 @@ def test_numbers_configure_changes_what_a_call_reaches(stack):
     assert fixed.returncode == 0 and "Say" in fixed.stdout
 
 
+def test_an_outbound_call_runs_its_url_and_its_callbacks_complete_the_record(stack):
+    import json
+
+    placed = devkit("call", "--to", "+15105551212")
+    assert placed.returncode == 0, placed.stderr
+    call_id = json.loads(placed.stdout)["id"]
+    watched = devkit("status", "call", call_id, "--watch", "--timeout", "30")
+    assert watched.returncode == 0, watched.stderr
+    assert json.loads(watched.stdout[watched.stdout.index("{") :])["status"] == "completed"
+    state = json.loads((ROOT / ".local" / "stack.json").read_text())
+    import urllib.request
+
+    with urllib.request.urlopen(state["twilio_url"] + "/_fake/calls") as answer:
+        calls = json.load(answer)
+    ran = next(c for c in calls if c["sid"] == json.loads(placed.stdout)["sid"])
+    assert "Say" in ran["transcript"]  # the app's /voice answered the callee
+
+
 # Last: it stops the stack the tests above share.
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
