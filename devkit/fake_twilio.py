@@ -77,6 +77,8 @@ class FakeTwilio:
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
         # Told of every message and call created (make run prints a line for each).
         self.on_create: Callable[[str, dict[str, Any]], None] | None = None
+        # What a called number does (busy, no-answer, failed); answered when not listed.
+        self.call_outcomes: dict[str, str] = {}
         # Phone numbers persist across reset(), as a Twilio account's do.
         self.numbers = Numbers()
         # Store bodies as Twilio's Smart Encoding and Link Shortening may (rewrite_body).
@@ -119,6 +121,7 @@ class FakeTwilio:
         (latency and the callback transport stay)."""
         self.rewrite_bodies = False
         self.complete_after = None
+        self.call_outcomes = {}
         self.callbacks.configure()
         self.callbacks.held.clear()
         with self._lock:
@@ -180,6 +183,9 @@ class FakeTwilio:
                         segments = int(record.get("num_segments") or 1)
                         price = f"-{0.0079 * segments:.5f}"
                         record.update(status="delivered", date_sent=now, price=price)
+                    elif self.call_outcomes.get(record["to"], "completed") != "completed":
+                        outcome = self.call_outcomes[record["to"]]
+                        record.update(status=outcome, duration="0", price=None)
                     else:
                         record.update(status="completed", duration="1", price="-0.01400")
                     record["date_updated"] = now
@@ -192,10 +198,15 @@ class FakeTwilio:
         timer.start()
 
     def _run_call(self, record: dict[str, Any]) -> None:
-        """The callee answers: the call's Url runs through the phone engine (signed, over
-        HTTP, to this machine only, like the callbacks), then its status callbacks go out."""
+        """The callee answers (unless call_outcomes says otherwise for its number): the call's
+        Url runs through the phone engine (signed, over HTTP, to this machine only, like the
+        callbacks), then its status callbacks go out."""
         from devkit.phone import OverHttp, Phone
 
+        outcome = self.call_outcomes.get(record["to"], "completed")
+        if outcome != "completed":
+            self.callbacks.call_created(record, outcome)
+            return
         url = record.get("url") or ""
         token = self._accounts.get(record["account_sid"])
         host = urlsplit(url).hostname or ""
@@ -309,6 +320,16 @@ class FakeTwilio:
                 )
                 self.latency = latency
                 self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
+                outcomes = config.get("call_outcomes", self.call_outcomes)
+                if not isinstance(outcomes, dict) or not set(outcomes.values()) <= {
+                    "completed",
+                    "busy",
+                    "no-answer",
+                    "failed",
+                }:
+                    raise ValueError("call_outcomes maps numbers to completed, busy, no-answer "
+                                     "or failed")  # fmt: skip
+                self.call_outcomes = dict(outcomes)
                 complete = config.get("complete_after", self.complete_after)
                 self.complete_after = None if complete is None else max(0.0, float(complete))
                 current = self.callbacks.settings()
@@ -335,6 +356,7 @@ class FakeTwilio:
                 "latency": self.latency,
                 "rewrite_bodies": self.rewrite_bodies,
                 "complete_after": self.complete_after,
+                "call_outcomes": self.call_outcomes,
             }
             return 200, {**settings, **self.faults.settings(), **self.callbacks.settings()}
         return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()

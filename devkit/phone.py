@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
@@ -143,7 +143,12 @@ class Transcript:
         return [(s.verb, s.text) for s in self.steps if leg is None or s.leg == leg]
 
     def __str__(self) -> str:
-        return "\n".join(f"{s.leg:>18} {s.verb:<13} {s.text}" for s in self.steps)
+        return "\n".join(line(s) for s in self.steps)
+
+
+def line(step: Step) -> str:
+    """One step of a transcript, as printed."""
+    return f"{step.leg:>18} {step.verb:<13} {step.text}".rstrip()
 
 
 class _Next(NamedTuple):
@@ -171,6 +176,7 @@ class Phone:
         redirect_method: str = "POST",
         max_requests: int = MAX_REQUESTS,
         outcomes: Mapping[str, str] | None = None,
+        echo: Callable[[Step], None] | None = None,
     ) -> None:
         self.transport = transport
         self.caller = caller
@@ -182,6 +188,8 @@ class Phone:
         self.max_requests = max_requests
         # A dialled number's outcome, whichever <Dial> reaches it (else the Leg's, in order).
         self.outcomes = dict(outcomes or {})
+        # Told of each step as it happens (the CLI prints the transcript as the call goes).
+        self.echo = echo
         self.transcript = Transcript()
         # Unique across phones and runs, as Twilio's SIDs are: the app keys events on them.
         self._sids = itertools.count(int.from_bytes(os.urandom(12), "big") << 16)
@@ -213,7 +221,10 @@ class Phone:
         }
 
     def _step(self, leg: str, verb: str, text: str = "", attrs: Mapping[str, str] = ()) -> None:
-        self.transcript.steps.append(Step(leg, verb, text, dict(attrs)))
+        step = Step(leg, verb, text, dict(attrs))
+        self.transcript.steps.append(step)
+        if self.echo is not None:
+            self.echo(step)
 
     def _request(self, leg: str, method: str, url: str, params: dict[str, str]) -> Reply:
         if len(self.transcript.requests) >= self.max_requests:

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devkit import demo
-from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport
+from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport, line
 
 # TwiML's voice verbs and nouns as Twilio knows them; anything else is error 12200.
 VERBS = frozenset(
@@ -140,16 +140,15 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         digits=[None if d == "-" else d for d in digits],
         legs=legs,
         outcomes=outcomes,
+        echo=lambda step: print(line(step), flush=True),
     )
     try:
         transcript = phone.call(url)
     except RuntimeError as exc:  # the phone's guard against a call that never ends
-        print(phone.transcript)
         return _fail(f"loop: {exc}")
     except OSError as exc:
         return _fail(f"{url} could not be reached ({type(exc).__name__})")
     text = str(transcript)
-    print(text)
     if args.transcript:
         Path(args.transcript).write_text(text + "\n")
     errors = problems(transcript) + unmet(transcript, script)

@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urlsplit
 from twilio.request_validator import RequestValidator
 
 KNOWN = ("twice", "out-of-order", "late", "early")
+NOT_ANSWERED = ("busy", "no-answer", "failed")
 
 
 class Callback(NamedTuple):
@@ -111,10 +112,13 @@ class StatusCallbacks:
         steps = [{**common, "MessageStatus": s, "SmsStatus": s} for s in ("sent", "delivered")]
         self._schedule(record, steps)
 
-    def call_created(self, record: dict[str, Any]) -> None:
+    def call_created(self, record: dict[str, Any], outcome: str = "completed") -> None:
         """A call was created: call back each StatusCallbackEvent asked for (`completed` alone
-        by default), answered as `in-progress`."""
+        by default), answered as `in-progress`; a call that was not answered (outcome busy,
+        no-answer or failed) ends with that status instead, after `initiated`/`ringing`."""
         events = record.get("status_callback_event") or ["completed"]
+        if outcome != "completed":
+            events = [e for e in events if e in ("initiated", "ringing")] + [outcome]
         names = {"answered": "in-progress"}
         common = {
             "AccountSid": record["account_sid"],
@@ -125,8 +129,8 @@ class StatusCallbacks:
             "ApiVersion": "2010-04-01",
         }
         steps = [{**common, "CallStatus": names.get(e, e)} for e in events]
-        if steps and steps[-1]["CallStatus"] == "completed":
-            steps[-1]["CallDuration"] = "1"
+        if steps and steps[-1]["CallStatus"] in ("completed", *NOT_ANSWERED):
+            steps[-1]["CallDuration"] = "1" if steps[-1]["CallStatus"] == "completed" else "0"
         self._schedule(record, steps)
 
     def _schedule(self, record: dict[str, Any], steps: list[dict[str, str]]) -> None:

@@ -887,6 +887,27 @@ def test_what_it_creates_is_completed_and_priced_when_asked(
     assert fake.complete_after is None  # tests see nothing move by itself
 
 
+def test_a_called_number_can_be_busy_or_not_answer(
+    fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected = collect_callbacks(fake, monkeypatch)
+    fake.callbacks.configure(delay=0.0)
+    config = {"complete_after": 0.0, "call_outcomes": {TO: "busy"}}
+    assert requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).status_code == 200
+    call = client.calls.create(
+        to=TO,
+        from_=FROM,
+        url="https://example.com/voice",
+        status_callback="https://a.example/calls",
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
+    assert wait_for(lambda: client.calls(call.sid).fetch().status == "busy")
+    assert wait_for(lambda: len(collected) == 3)
+    assert [c.params["CallStatus"] for c in collected] == ["initiated", "ringing", "busy"]
+    bad = {"call_outcomes": {TO: "maybe"}}
+    assert requests.post(f"{fake.url}/_fake/config", json=bad, timeout=5).status_code == 400
+
+
 def test_latency_is_honoured(fake: FakeTwilio, client: Client) -> None:
     fake.latency = 0.3
 
@@ -938,6 +959,7 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
         "latency": 0.0,
         "rewrite_bodies": False,
         "complete_after": None,
+        "call_outcomes": {},
         "fault_rate": 1.0,
         "faults": ["503"],
         "late_seconds": 7.0,
