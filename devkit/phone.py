@@ -177,6 +177,7 @@ class Phone:
         max_requests: int = MAX_REQUESTS,
         outcomes: Mapping[str, str] | None = None,
         echo: Callable[[Step], None] | None = None,
+        ask: Callable[[], str | None] | None = None,
     ) -> None:
         self.transport = transport
         self.caller = caller
@@ -190,6 +191,9 @@ class Phone:
         self.outcomes = dict(outcomes or {})
         # Told of each step as it happens (the CLI prints the transcript as the call goes).
         self.echo = echo
+        # Asked for the caller's keys at a <Gather> once the scripted digits run out (a person
+        # at the terminal); None from it lets the <Gather> time out.
+        self.ask = ask
         self.transcript = Transcript()
         # Unique across phones and runs, as Twilio's SIDs are: the app keys events on them.
         self._sids = itertools.count(int.from_bytes(os.urandom(12), "big") << 16)
@@ -296,6 +300,8 @@ class Phone:
                 self._step(leg, tag, "", attrs)
                 for child in verb:
                     self._step(leg, child.tag, child.text or "", dict(child.attrib))
+                if not digits and self.ask is not None and leg == "caller":
+                    digits.append(self.ask())
                 if not digits:
                     self._step(leg, "Hung up", "during <Gather>")
                     return None, "hangup"

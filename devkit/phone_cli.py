@@ -105,6 +105,15 @@ def unmet(transcript: Transcript, script: dict[str, Any]) -> list[str]:
     return missing
 
 
+def _typed_digits() -> str | None:
+    """Keys typed at the terminal for a <Gather>: empty lets it time out."""
+    try:
+        typed = input("keys (Enter: no input, Ctrl-D: hang up)> ").strip()
+    except EOFError:
+        raise SystemExit(0) from None
+    return typed or None
+
+
 def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     """`phone call`: place a simulated inbound call and print its transcript."""
     script: dict[str, Any] = {}
@@ -141,6 +150,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         legs=legs,
         outcomes=outcomes,
         echo=lambda step: print(line(step), flush=True),
+        ask=_typed_digits if sys.stdin.isatty() and transport is None else None,
     )
     try:
         transcript = phone.call(url)

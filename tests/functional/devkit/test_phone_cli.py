@@ -68,3 +68,16 @@ def test_an_inbound_sms_prints_the_replies(app, capsys):
     assert "reply: " in capsys.readouterr().out
     assert run(app, "sms", "--url", url, "--body", "just saying hi") == 0
     assert "(no reply)" in capsys.readouterr().out
+
+
+def test_keys_can_be_typed_when_the_script_runs_out(app):
+    from devkit.phone import Phone
+
+    typed = iter(["2", None])
+    from urllib.parse import quote
+
+    option = quote(f"{EXECUTE_API}/twimlets/message?Message=Hi", safe="")
+    menu = f"{EXECUTE_API}/twimlets/menu?Message=Press%202&Options%5B2%5D={option}"
+    phone = Phone(InProcess(app, demo.AUTH_TOKEN), ask=lambda: next(typed))
+    verbs = phone.call(menu).verbs()
+    assert ("Pressed", "2") in verbs
