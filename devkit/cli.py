@@ -188,7 +188,40 @@ def cmd_broadcast(args: argparse.Namespace) -> int:
         for reason in sorted({r["reason"] for r in rejected}):
             count = sum(r["reason"] == reason for r in rejected)
             print(f"  {reason}: {count}", file=sys.stderr)
+        if args.watch:
+            _print_result(status, data)
+            return _follow_broadcast(f"{_api_base(args)}/broadcasts/{data['id']}", data["count"])
     return _print_result(status, data)
+
+
+def progress(done: int, total: int, width: int = 30) -> str:
+    """A text progress bar: [#####.....] 5/10."""
+    filled = width * done // total if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def _follow_broadcast(url: str, total: int) -> int:
+    """Redraw a progress bar of the broadcast's messages that have left until none is pending."""
+    import time
+
+    tty = sys.stderr.isatty()
+    shown = ""
+    while True:
+        status, data = post_json(url, None, method="GET")
+        if status != 200 or not isinstance(data, dict):
+            return _print_result(status, data)
+        counts = data.get("counts") or {}
+        pending = sum(counts.get(s, 0) for s in ("scheduled", "queued", "sending"))
+        bar = progress(total - pending, total)
+        if bar != shown:
+            print(("\r" if tty else "") + bar, end="" if tty else "\n", file=sys.stderr, flush=True)
+            shown = bar
+        if not pending:
+            if tty:
+                print(file=sys.stderr)
+            print(json.dumps(counts), flush=True)
+            return 0
+        time.sleep(1)
 
 
 def cmd_call(args: argparse.Namespace) -> int:
@@ -357,6 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     broadcast.add_argument("--not-before", help="quiet hours end, HH:MM local")
     broadcast.add_argument("--not-after", help="quiet hours start, HH:MM local")
     broadcast.add_argument("--idempotency-key")
+    broadcast.add_argument("--watch", action="store_true", help="a progress bar until it is out")
     broadcast.add_argument("--api", help="API base URL (default: the local stack)")
     broadcast.set_defaults(func=cmd_broadcast)
 

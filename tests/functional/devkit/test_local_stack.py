@@ -214,6 +214,15 @@ def test_an_outbound_call_runs_its_url_and_its_callbacks_complete_the_record(sta
     assert "Say" in ran["transcript"]  # the app's /voice answered the callee
 
 
+def test_a_broadcast_from_a_csv_with_a_progress_bar_and_its_rejections(stack, tmp_path):
+    sheet = tmp_path / "list.csv"
+    sheet.write_text("number,name\n+15105550201,Ann\n+15105550202,Bo\nnot-a-number,Cy\n")
+    sent = devkit("broadcast", "--to", str(sheet), "--body", "From a sheet", "--watch")
+    assert sent.returncode == 0, sent.stderr
+    assert "2 recipients, 1 rejected" in sent.stderr and "invalid_number: 1" in sent.stderr
+    assert "[##############################] 2/2" in sent.stderr
+
+
 # Last: it stops the stack the tests above share.
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
