@@ -3,11 +3,16 @@
 A call runs the app's TwiML verb by verb (devkit/phone.py) and prints the transcript; it exits 0
 when the call ended normally and 1 with a Twilio-debugger-style line when it did not: an HTTP
 error (11200), a document that is not TwiML (12100), a verb Twilio does not know (12200) or a
-call that never ends (a loop). A script (JSON) gives the call's inputs and what to expect:
+call that never ends (a loop). A script (JSON, or YAML by its extension) gives the call's inputs
+and what to expect:
 
-    {"to": "+15005550006", "url": "http://127.0.0.1:8000/voice",
-     "digits": ["1", "2"], "dial": {"+14155550100": "no-answer"},
-     "expect_say": ["Hello World"], "expect_dial": ["+14155550100"]}
+    to: "+15005550006"
+    url: http://127.0.0.1:8000/voice
+    digits: ["1"]                 # one entry per <Gather>; "-" times out
+    dial: {"+14155550100": no-answer}
+    callee_keys: "1"              # what an answering callee presses at a whisper
+    expect_say: ["Hello World"]
+    expect_dial: ["+14155550100"]
 """
 
 from __future__ import annotations
@@ -105,6 +110,28 @@ def unmet(transcript: Transcript, script: dict[str, Any]) -> list[str]:
     return missing
 
 
+def load_script(path: Path) -> dict[str, Any]:
+    """A call script, JSON or YAML (by its extension).
+
+    Raises:
+        OSError: it cannot be read.
+        ValueError: it is not a JSON or YAML mapping.
+    """
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml  # PyYAML comes with chalice
+
+        try:
+            script = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ValueError(str(exc).splitlines()[0]) from None
+    else:
+        script = json.loads(text)
+    if not isinstance(script, dict):
+        raise ValueError("a script is a mapping of names to values")
+    return script
+
+
 def _typed_digits() -> str | None:
     """Keys typed at the terminal for a <Gather>: empty lets it time out."""
     try:
@@ -119,7 +146,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     script: dict[str, Any] = {}
     if args.script:
         try:
-            script = json.loads(Path(args.script).read_text())
+            script = load_script(Path(args.script))
         except (OSError, ValueError) as exc:
             return _fail(f"cannot read the script {args.script}: {exc}")
     state = _state()
@@ -140,7 +167,9 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         if outcome not in OUTCOMES:
             return _fail(f"--dial-outcome takes [NUMBER=]{'|'.join(OUTCOMES)}, not {item!r}")
         outcomes[number or "*"] = outcome
-    legs = [Leg(status=outcomes.pop("*"))] * 20 if "*" in outcomes else []
+    status = outcomes.pop("*", "completed")
+    keys = args.callee_keys or script.get("callee_keys")
+    legs = [Leg(status=status, digits=keys)] * 20
     digits = script.get("digits") or [d for d in (args.digits or "").split(",") if d]
     phone = Phone(
         transport or OverHttp(token or ""),
@@ -215,7 +244,10 @@ def add_parser(commands: Any) -> None:
         metavar="[NUMBER=]OUTCOME",
         help=f"what a dialled number does: {', '.join(OUTCOMES)} (default completed)",
     )
-    place.add_argument("--script", help="a JSON script: inputs and expect_say/expect_dial")
+    place.add_argument(
+        "--callee-keys", help="the keys a dialled person presses at a whisper (findme: 1)"
+    )
+    place.add_argument("--script", help="a JSON or YAML script: inputs and expect_say/expect_dial")
     place.add_argument("--transcript", help="also write the transcript to this file")
     place.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     place.set_defaults(func=call)
