@@ -47,15 +47,8 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         config = settings.load()
         values = parameters.load(config, stale_ok=fallback)
         token = values.require(TOKEN)
-    except settings.SettingError as exc:
-        logger.error("webhook refused: setting unusable", extra={"setting": exc.name})
-        return responses.plain(500, UNAVAILABLE)
-    except parameters.ParameterStoreError:
-        logger.error("webhook refused: parameter store unreachable and nothing cached")
-        return responses.plain(500, UNAVAILABLE)
-    except parameters.MissingParameterError as exc:
-        logger.error("webhook refused: required parameter missing", extra={"parameter": exc.name})
-        return responses.plain(500, UNAVAILABLE)
+    except _UNAVAILABLE as exc:
+        return _unavailable(exc, "refused")
     try:
         verified = _verify(event, request, token, config)
     except TooLargeError as exc:
@@ -68,20 +61,33 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     )
     try:
         result = answer(verified, values)
-    except parameters.MissingParameterError as exc:
-        logger.error("webhook failed: required parameter missing", extra={"parameter": exc.name})
-        return responses.plain(500, UNAVAILABLE)
-    except settings.SettingError as exc:
-        logger.error("webhook failed: setting unusable", extra={"setting": exc.name})
-        return responses.plain(500, UNAVAILABLE)
-    except parameters.ParameterStoreError:
-        logger.error("webhook failed: parameter store unreachable")
-        return responses.plain(500, UNAVAILABLE)
-    except StorageError:
-        # Failing visibly (Twilio's debugger shows 11200) beats answering as if stored.
-        logger.error("webhook failed: storage unavailable")
-        return responses.plain(500, UNAVAILABLE)
+    except _UNAVAILABLE as exc:
+        return _unavailable(exc, "failed")
     return result if not isinstance(result, str) else responses.twiml(result)
+
+
+# What makes a webhook answer 500: the deployment cannot serve it right now.
+_UNAVAILABLE = (
+    settings.SettingError,
+    parameters.ParameterStoreError,
+    parameters.MissingParameterError,
+    StorageError,
+)
+
+
+def _unavailable(exc: Exception, when: str) -> Response:
+    """500 in plain text, failing closed, with a log line that names what is wrong (never a
+    value). Failing visibly (Twilio's debugger shows 11200) beats answering as if all is well."""
+    if isinstance(exc, settings.SettingError):
+        logger.error(f"webhook {when}: setting unusable", extra={"setting": exc.name})
+    elif isinstance(exc, parameters.MissingParameterError):
+        message = f"webhook {when}: required parameter missing"
+        logger.error(message, extra={"parameter": exc.name})
+    elif isinstance(exc, parameters.ParameterStoreError):
+        logger.error(f"webhook {when}: parameter store unreachable and nothing cached")
+    else:
+        logger.error(f"webhook {when}: storage unavailable")
+    return responses.plain(500, UNAVAILABLE)
 
 
 def _refused(exc: TooLargeError | SignatureError, url: str | None) -> Response:
