@@ -110,6 +110,17 @@ def unmet(transcript: Transcript, script: dict[str, Any]) -> list[str]:
     return missing
 
 
+def _stage_token(args: argparse.Namespace) -> str | None:
+    """The deployed stage's auth token, read from its parameters (never typed or printed)."""
+    if not getattr(args, "stage", None):
+        return None
+    from devkit.secrets_cli import _call, _ssm
+
+    ssm = _ssm()
+    name = f"/switchboard/{args.stage}/twilio/auth_token"
+    return _call(lambda: ssm.get_parameter(Name=name, WithDecryption=True))["Parameter"]["Value"]
+
+
 def load_script(path: Path) -> dict[str, Any]:
     """A call script, JSON or YAML (by its extension).
 
@@ -158,9 +169,9 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     url = url or ""
     if not url.startswith(("http://", "https://")):
         return _fail("pass --url, or start the local stack with `make run`")
-    token = args.auth_token or state.get("auth_token")
+    token = args.auth_token or _stage_token(args) or state.get("auth_token")
     if not token and transport is None:
-        return _fail("pass --auth-token (the stage's twilio/auth_token), or start the local stack")
+        return _fail("pass --stage or --auth-token, or start the local stack with `make run`")
     outcomes = dict(script.get("dial", {}))
     for item in args.dial_outcome:
         number, _, outcome = item.rpartition("=")
@@ -202,9 +213,9 @@ def sms(args: argparse.Namespace, transport: Transport | None = None) -> int:
     url = args.url or (state.get("app_url", "") + "/sms")
     if not url.startswith(("http://", "https://")):
         return _fail("pass --url, or start the local stack with `make run`")
-    token = args.auth_token or state.get("auth_token")
+    token = args.auth_token or _stage_token(args) or state.get("auth_token")
     if not token and transport is None:
-        return _fail("pass --auth-token (the stage's twilio/auth_token), or start the local stack")
+        return _fail("pass --stage or --auth-token, or start the local stack with `make run`")
     params = webhook_fields(url, state.get("account_sid", demo.ACCOUNT_SID))
     params.update({"From": args.sender, "To": args.to, "Body": args.body})
     params["NumMedia"] = str(len(args.media or []))
@@ -249,6 +260,7 @@ def add_parser(commands: Any) -> None:
     )
     place.add_argument("--script", help="a JSON or YAML script: inputs and expect_say/expect_dial")
     place.add_argument("--transcript", help="also write the transcript to this file")
+    place.add_argument("--stage", choices=["dev", "prod"], help="read the stage's auth token")
     place.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     place.set_defaults(func=call)
     text = verbs.add_parser("sms", help="send the app an inbound SMS and print its replies")
@@ -257,6 +269,7 @@ def add_parser(commands: Any) -> None:
     text.add_argument("--body", required=True)
     text.add_argument("--media", action="append", help="a media URL (repeatable)")
     text.add_argument("--url", help="the messaging URL (default: the local stack's /sms)")
+    text.add_argument("--stage", choices=["dev", "prod"], help="read the stage's auth token")
     text.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     text.set_defaults(func=sms)
 

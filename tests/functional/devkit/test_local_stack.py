@@ -223,6 +223,12 @@ def test_a_broadcast_from_a_csv_with_a_progress_bar_and_its_rejections(stack, tm
     assert "[##############################] 2/2" in sent.stderr
 
 
+def test_a_call_with_the_token_read_from_the_stages_parameters(stack):
+    called = devkit("phone", "call", "--stage", "dev")
+    assert called.returncode == 0, called.stderr
+    assert "Say" in called.stdout
+
+
 # Last: it stops the stack the tests above share.
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
