@@ -359,8 +359,10 @@ class Phone:
                 for child in music if music is not None else ():
                     self._step("hold", child.tag, child.text or "", dict(child.attrib))
             return None
-        numbers = [(n.text or "").strip() for n in verb.findall("Number")]
-        urls = [n.get("url") for n in verb.findall("Number")]
+        # Who is dialled: phone numbers, Twilio Client identities, SIP addresses alike.
+        targets = [n for n in verb if n.tag in ("Number", "Client", "Sip")]
+        numbers = [(n.text or "").strip() for n in targets]
+        urls = [n.get("url") for n in targets]
         if not numbers and (verb.text or "").strip():
             numbers, urls = [(verb.text or "").strip()], [None]
         self._step(leg, "Dial", ", ".join(numbers), attrs)

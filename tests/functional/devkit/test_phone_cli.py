@@ -128,3 +128,20 @@ def test_a_conference_with_a_pass_code(app, capsys):
     assert "Conference" in capsys.readouterr().out
     assert run(app, "call", "--url", room, "--digits", "1111") == 0
     assert "Conference" not in capsys.readouterr().out
+
+
+def test_client_and_sip_nouns_are_dialled_too():
+    from devkit.phone import Phone, Reply
+
+    class Twiml:
+        def request(self, method, url, params):
+            body = (
+                "<Response><Dial><Client>alice</Client><Sip>sip:bob@example.com</Sip></Dial>"
+                "</Response>"
+            )
+            return Reply(200, {}, body)
+
+    phone = Phone(Twiml(), outcomes={"alice": "busy"})
+    verbs = phone.call("https://example.com/voice").verbs()
+    assert ("Dial", "alice, sip:bob@example.com") in verbs
+    assert ("Dial ended", "busy") in verbs
