@@ -119,6 +119,10 @@ def _finished(kind: str, data: Any) -> bool:
 def cmd_status(args: argparse.Namespace) -> int:
     import time
 
+    if args.recipients:
+        if args.kind != "broadcast":
+            raise SystemExit("error: --recipients is for a broadcast")
+        return _recipients(args)
     url = f"{_api_base(args)}/{args.kind}s/{args.id}"
     status, data = post_json(url, None, method="GET")
     deadline = time.monotonic() + args.timeout
@@ -134,6 +138,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         time.sleep(args.interval)
         status, data = post_json(url, None, method="GET")
     return _print_result(status, data)
+
+
+def _recipients(args: argparse.Namespace) -> int:
+    """Every recipient of a broadcast with its message's status, page by page."""
+    base = f"{_api_base(args)}/broadcasts/{args.id}?recipients=true&limit=100"
+    token = None
+    while True:
+        status, data = post_json(base + (f"&next={token}" if token else ""), None, method="GET")
+        if status != 200 or not isinstance(data, dict):
+            return _print_result(status, data)
+        for recipient in data.get("recipients", []):
+            print(f"{recipient['to']}\t{recipient['status']}\t{recipient.get('sid') or ''}")
+        token = data.get("next")
+        if not token:
+            return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -361,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("kind", choices=["message", "call", "broadcast"])
     show.add_argument("id")
     show.add_argument("--watch", action="store_true", help="follow it until a final state")
+    show.add_argument(
+        "--recipients", action="store_true", help="a broadcast's recipients, each with its status"
+    )
     show.add_argument("--interval", type=float, default=1.0, help="seconds between looks")
     show.add_argument("--timeout", type=float, default=600.0, help="give up after this long")
     show.add_argument("--api", help="API base URL (default: the local stack)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterable
@@ -105,3 +106,28 @@ def url_list(payload: dict[str, Any], field: str, *, most: int) -> list[str]:
         if not isinstance(item, str) or not HTTP_URL.fullmatch(item):
             raise ValidationError(f"{field} must hold only http(s) URLs", field)
     return value
+
+
+def page_token(last: dict[str, Any] | None) -> str | None:
+    """The `next` token for a page that ended at DynamoDB's LastEvaluatedKey (None: the end)."""
+    if not last:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last).encode()).decode().rstrip("=")
+
+
+def page_start(token: str | None, keys: set[str]) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a `next` token names; it must hold exactly these keys.
+
+    Raises:
+        ValidationError: next is not a token this API gave.
+    """
+    if not token:
+        return None
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        start = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if isinstance(start, dict) and set(start) == keys:
+            return start
+    except ValueError:
+        pass
+    raise ValidationError("next is not a token this API gave", "next")

@@ -25,6 +25,9 @@ MAX_RECIPIENTS = 10_000
 FIELDS = ("to", "body", "from", "media_urls", "send_at", "timezone", "not_before", "not_after")
 
 
+RECIPIENTS_PAGE = 100  # one BatchGetItem
+
+
 def key(broadcast_id: str) -> str:
     """The table key of a broadcast."""
     return f"bcast#{broadcast_id}"
@@ -146,7 +149,38 @@ def get(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
     counts: dict[str, int] = {}
     for item in _statuses(ctx, broadcast["id"]):
         counts[item["status"]] = counts.get(item["status"], 0) + 1
-    return 200, {"id": broadcast["id"], "count": broadcast["count"], "counts": counts}
+    answer = {"id": broadcast["id"], "count": broadcast["count"], "counts": counts}
+    if (ctx.query.get("recipients") or [""])[-1].lower() == "true":
+        answer.update(_recipients_page(ctx, broadcast["id"]))
+    return 200, answer
+
+
+def _recipients_page(ctx: ApiContext, broadcast_id: str) -> dict[str, Any]:
+    """?recipients=true&limit=&next=: each recipient's message, a page at a time.
+
+    Raises:
+        ValidationError: a bad limit or next.
+    """
+    limit_text = (ctx.query.get("limit") or [str(RECIPIENTS_PAGE)])[-1]
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= RECIPIENTS_PAGE:
+        raise ValidationError(f"limit must be 1 to {RECIPIENTS_PAGE}", "limit")
+    start = validation.page_start((ctx.query.get("next") or [None])[-1], {"pk", "broadcast"})
+    items, last = ctx.table.query(
+        BY_BROADCAST, "broadcast", broadcast_id, limit=int(limit_text), start=start
+    )
+    found = ctx.table.get_many([item["pk"] for item in items])
+    recipients = [
+        {
+            "id": record["id"],
+            "to": record["to"],
+            "status": record["status"],
+            "sid": record.get("sid"),
+            "error_code": record.get("error_code"),
+        }
+        for item in items
+        if (record := found.get(item["pk"])) is not None
+    ]
+    return {"recipients": recipients, "next": validation.page_token(last)}
 
 
 def cancel(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -143,7 +141,7 @@ def list_inbound(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE_SIZE:
             raise ValidationError(f"limit must be 1 to {MAX_PAGE_SIZE}", "limit")
         limit = int(limit_text)
-    start = _decode_token(_single(ctx, "next"))
+    start = validation.page_start(_single(ctx, "next"), {"pk", "inbound", "received_at"})
     items, last = ctx.table.query(
         BY_INBOUND,
         "inbound",
@@ -166,29 +164,10 @@ def list_inbound(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
             }
             for item in items
         ],
-        "next": _encode_token(last),
+        "next": validation.page_token(last),
     }
 
 
 def _single(ctx: ApiContext, name: str) -> str | None:
     values = ctx.query.get(name)
     return values[-1] if values else None
-
-
-def _encode_token(last: dict[str, Any] | None) -> str | None:
-    if not last:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(last).encode()).decode().rstrip("=")
-
-
-def _decode_token(token: str | None) -> dict[str, Any] | None:
-    if not token:
-        return None
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        start = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if isinstance(start, dict) and set(start) == {"pk", "inbound", "received_at"}:
-            return start
-    except ValueError:
-        pass
-    raise ValidationError("next is not a token this API gave", "next")

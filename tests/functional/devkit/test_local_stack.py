@@ -221,6 +221,15 @@ def test_a_broadcast_from_a_csv_with_a_progress_bar_and_its_rejections(stack, tm
     assert sent.returncode == 0, sent.stderr
     assert "2 recipients, 1 rejected" in sent.stderr and "invalid_number: 1" in sent.stderr
     assert "[##############################] 2/2" in sent.stderr
+    import json
+
+    broadcast_id = json.loads(sent.stdout[: sent.stdout.rindex("}\n{") + 2])["id"]
+    listed = devkit("status", "broadcast", broadcast_id, "--recipients")
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(line.split("\t")[0] for line in listed.stdout.splitlines()) == [
+        "+15105550201",
+        "+15105550202",
+    ]
 
 
 def test_a_call_with_the_token_read_from_the_stages_parameters(stack):

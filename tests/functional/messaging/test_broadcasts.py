@@ -283,3 +283,22 @@ def test_faults_lose_nothing_and_send_nothing_twice(
 
 def _outcome(status: int) -> str | None:
     return {0: "dropped", 429: "429", 500: "500", 503: "503"}.get(status)
+
+
+def test_each_recipients_status_a_page_at_a_time(caller, twilio, jobs):
+    created = create(caller, {"to": numbers(5), "body": "pages"})["json"]
+    run_schedule("dispatch_due")
+    jobs.drain()
+    seen, token = [], None
+    for _ in range(5):
+        query = "?recipients=true&limit=2" + (f"&next={token}" if token else "")
+        page = caller.api(f"/broadcasts/{created['id']}{query}", method="GET")["json"]
+        assert len(page["recipients"]) <= 2
+        seen += page["recipients"]
+        token = page["next"]
+        if not token:
+            break
+    assert sorted(r["to"] for r in seen) == numbers(5)
+    assert {r["status"] for r in seen} == {"sent"} and all(r["sid"] for r in seen)
+    bad = caller.api(f"/broadcasts/{created['id']}?recipients=true&next=nope", method="GET")
+    assert (bad["statusCode"], bad["json"]["error"]["field"]) == (400, "next")
