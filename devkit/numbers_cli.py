@@ -83,9 +83,30 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def stage_url(stage: str, stack: str | None = None) -> str:
+    """A deployed stage's base URL: the EndpointURL output of its CloudFormation stack
+    (switchboard-<stage>, as the README's deploy step names it).
+
+    Raises:
+        SystemExit: no AWS access, no such stack, or no EndpointURL in it.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    name = stack or f"switchboard-{stage}"
+    try:
+        (found,) = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise SystemExit(f"error: cannot read the stack {name} ({type(exc).__name__})") from None
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    if "EndpointURL" not in outputs:
+        raise SystemExit(f"error: the stack {name} has no EndpointURL output")
+    return outputs["EndpointURL"]
+
+
 def cmd_configure(args: argparse.Namespace) -> int:
-    """`numbers configure NUMBER --base URL`: point the number's webhooks at the app."""
-    base = args.base.rstrip("/")
+    """`numbers configure NUMBER --base URL|--stage STAGE`: point its webhooks at the app."""
+    base = (args.base or stage_url(args.stage, args.stack)).rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise SystemExit(f"error: --base must be an http(s) URL, not {args.base!r}")
     client = _client()
@@ -114,7 +135,10 @@ def add_parser(commands: Any) -> None:
         "configure", help="point a number's voice, messaging, fallback and status URLs at the app"
     )
     configure.add_argument("number", help="the number, E.164 (+15005550006)")
-    configure.add_argument(
-        "--base", required=True, help="the app's base URL, stage included (…/api)"
+    where = configure.add_mutually_exclusive_group(required=True)
+    where.add_argument("--base", help="the app's base URL, stage included (…/api)")
+    where.add_argument(
+        "--stage", choices=["dev", "prod"], help="the deployed stage (its stack's EndpointURL)"
     )
+    configure.add_argument("--stack", help="the stack's name (default switchboard-<stage>)")
     configure.set_defaults(func=cmd_configure)

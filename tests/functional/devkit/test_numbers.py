@@ -78,3 +78,25 @@ def test_the_local_twilio_speaks_twilios_shapes_for_numbers_and_accounts(local):
     other.region = other.edge = None
     with pytest.raises(TwilioException, match="20003"):
         other.incoming_phone_numbers.list()
+
+
+def test_configure_finds_a_stages_url_in_its_stack(local, capsys, moto_url, monkeypatch):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", demo.REGION)
+    for name, value in demo.AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    endpoint = "https://abc123.execute-api.us-east-1.amazonaws.com/api/"
+    template = {
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"EndpointURL": {"Value": endpoint}},
+    }
+    boto3.client("cloudformation").create_stack(
+        StackName="switchboard-prod", TemplateBody=json.dumps(template)
+    )
+    assert cli.main(["numbers", "configure", demo.NUMBER, "--stage", "prod"]) == 0
+    after = capsys.readouterr().out.splitlines()[1].removeprefix("after:  ")
+    assert json.loads(after)["voice_url"] == endpoint + "voice"
+    with pytest.raises(SystemExit, match="cannot read the stack switchboard-dev"):
+        cli.main(["numbers", "configure", demo.NUMBER, "--stage", "dev"])
