@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devkit.phone import OverHttp, Phone, Reply
 from devkit.twilio_callbacks import StatusCallbacks
 from devkit.twilio_faults import Faults
 from devkit.twilio_numbers import Numbers, NumbersError
@@ -44,6 +45,20 @@ from devkit.twilio_resources import (  # noqa: F401 (RecordedRequest, rewrite_bo
     _sent_on_dates,
     rewrite_body,
 )
+
+_INLINE = "http://127.0.0.1/inline-twiml"
+
+
+class _Inline:
+    """A transport that answers the call's first request with its inline TwiML."""
+
+    def __init__(self, twiml: str, then: Any) -> None:
+        self.twiml, self.then = twiml, then
+
+    def request(self, method: str, url: str, params: dict[str, str]) -> Any:
+        if url.split("?", 1)[0] == _INLINE:
+            return Reply(200, {"content-type": "text/xml"}, self.twiml)
+        return self.then.request(method, url, params)
 
 
 class _Late(Exception):
@@ -201,22 +216,24 @@ class FakeTwilio:
         """The callee answers (unless call_outcomes says otherwise for its number): the call's
         Url runs through the phone engine (signed, over HTTP, to this machine only, like the
         callbacks), then its status callbacks go out."""
-        from devkit.phone import OverHttp, Phone
-
         outcome = self.call_outcomes.get(record["to"], "completed")
         if outcome != "completed":
             self.callbacks.call_created(record, outcome)
             return
         url = record.get("url") or ""
-        token = self._accounts.get(record["account_sid"])
+        token = self._accounts.get(record["account_sid"]) or ""
         host = urlsplit(url).hostname or ""
-        if url and token and (host in ("localhost", "::1") or host.startswith("127.")):
+        transport: Any = OverHttp(token)
+        if record.get("twiml"):
+            # Inline TwiML is the call's first document; any URL in it is fetched as usual.
+            transport, url = _Inline(record["twiml"], transport), _INLINE
+        if url == _INLINE or (url and (host in ("localhost", "::1") or host.startswith("127."))):
             # Twilio's parameters for the call's URL: From is our number, To the callee.
-            phone = Phone(OverHttp(token), caller=record["from"] or "", number=record["to"])
+            phone = Phone(transport, caller=record["from"] or "", number=record["to"])
             try:
                 record["transcript"] = str(phone.call(url, method=record["method"]))
             except (OSError, RuntimeError) as exc:
-                record["transcript"] = f"the call's URL failed: {type(exc).__name__}"
+                record["transcript"] = f"the call's TwiML failed: {type(exc).__name__}"
             with self._lock:
                 for stored in self._calls:
                     if stored["sid"] == record["sid"]:

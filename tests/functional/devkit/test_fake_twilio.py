@@ -887,6 +887,14 @@ def test_what_it_creates_is_completed_and_priced_when_asked(
     assert fake.complete_after is None  # tests see nothing move by itself
 
 
+def test_a_call_with_inline_twiml_runs_it(fake: FakeTwilio, client: Client) -> None:
+    fake.complete_after = 0.0
+    call = client.calls.create(to=TO, from_=FROM, twiml="<Response><Say>Hi there</Say></Response>")
+    assert wait_for(lambda: "transcript" in next(c for c in fake.calls if c["sid"] == call.sid))
+    (ran,) = [c for c in fake.calls if c["sid"] == call.sid]
+    assert "Say" in ran["transcript"] and "Hi there" in ran["transcript"]
+
+
 def test_a_called_number_can_be_busy_or_not_answer(
     fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
