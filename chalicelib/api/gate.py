@@ -42,7 +42,6 @@ class ApiContext:
         self.base_url = base_url
         self.path = path or {}
         self.query = query or {}
-        self.idempotency_key: str | None = None
         # The key and its claim's generation: one use of the key, across a retry after a crash.
         self.idempotency_scope: str | None = None
 
@@ -94,7 +93,6 @@ def handle(
         )
         key = _idempotency_key(request) if idempotent else None
         if key is not None:
-            ctx.idempotency_key = key
             digest = idempotency.fingerprint(route_path(request.context or {}, {}), payload)
             claimed = idempotency.claim(ctx.table, key, digest)
             if claimed.stored is not None:

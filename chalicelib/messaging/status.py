@@ -34,34 +34,24 @@ def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
     """
     sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid")
     status = request.twilio_param("MessageStatus") or request.twilio_param("SmsStatus") or ""
+    error_code = request.twilio_param("ErrorCode")
+    table = deps.table()
     message_id = request.query.get("id")
-    if message_id:
-        table = deps.table()
-        record = table.get(messages.key(message_id))
-        if record is None or record.get("kind") != "message":
-            logger.warning("status callback for an unknown message", extra={"message_sid": sid})
-            return twiml.message_reply(None)
+    record = table.get(messages.key(message_id)) if message_id else _record_for(sid)
+    if record is None and sid and not message_id:
+        # Without our id, Twilio can call back before the sender has stored the SID it just
+        # got: keep the callback a day, to apply when the SID lands (see apply_pending).
+        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+        _keep_pending(sid, status, error_code)
+    elif record is None or record.get("kind") != "message":
+        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
+    else:
         if sid and not record.get("sid"):
             messages.learn_sid(table, record, sid)
-        if messages.apply_status_callback(table, record, status, request.twilio_param("ErrorCode")):
+        if messages.apply_status_callback(table, record, status, error_code):
             logger.info("message status", extra={"id": record["id"], "status": status})
         else:
             logger.info("status callback ignored", extra={"id": record["id"], "status": status})
-        return twiml.message_reply(None)
-    record = _record_for(sid)
-    if record is None and sid:
-        # Twilio can call back before the sender has stored the SID it just got: keep the
-        # callback a day, to apply when the SID lands (see apply_pending).
-        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
-        _keep_pending(sid, status, request.twilio_param("ErrorCode"))
-    elif record is None or record.get("kind") != "message":
-        logger.warning("status callback for an unknown message", extra={"message_sid": sid})
-    elif messages.apply_status_callback(
-        deps.table(), record, status, request.twilio_param("ErrorCode")
-    ):
-        logger.info("message status", extra={"id": record["id"], "status": status})
-    else:
-        logger.info("status callback ignored", extra={"id": record["id"], "status": status})
     return twiml.message_reply(None)
 
 
