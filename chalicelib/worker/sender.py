@@ -21,17 +21,16 @@ from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
+    AMBIGUOUS,
+    REFUSED,
     TwilioError,
     TwilioRequestError,
     TwilioRest,
-    TwilioTimeoutError,
-    TwilioUnavailableError,
 )
 
 logger = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
-_CREDENTIAL_STATUSES = (401, 403, 404)
 _BACKOFF_BASE = 5.0
 _BACKOFF_CAP = 300.0
 
@@ -182,27 +181,31 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
             media_urls=record.get("media_urls") or None,
             status_callback=record.get("status_callback"),
         )
-    except TwilioRequestError as exc:
-        if exc.status == 429:
-            _retry(table, record, config, "rate limited (429)")
-        _fail(table, record, exc)
-        return
-    except TwilioTimeoutError as exc:
-        _retry(table, record, config, exc.message, ambiguous=True)
-    except TwilioUnavailableError as exc:
-        if exc.status in _CREDENTIAL_STATUSES:
+    except TwilioError as exc:
+        if isinstance(exc, TwilioRequestError) and exc.outcome == REFUSED:
+            _fail(table, record, exc)
+            return
+        if exc.credentials_refused:
             logger.error(
                 "Twilio refused this app's credentials; will retry",
                 extra={"id": message_id, "twilio_code": exc.code},
             )
-            _retry(table, record, config, "credentials refused")
-        if exc.status == 503:
-            _retry(table, record, config, "Twilio unavailable (503)")
-        _retry(table, record, config, exc.message, ambiguous=True)
+        _retry(table, record, config, _reason(exc), ambiguous=exc.outcome == AMBIGUOUS)
     sent = messages.record_sid(table, record, result["sid"])
     logger.info("message sent", extra={"id": message_id, "message_sid": result["sid"]})
     if sent is not None:
         status.apply_pending(table, sent)
+
+
+def _reason(exc: TwilioError) -> str:
+    """Why a send is retried, for the record and the log."""
+    if exc.credentials_refused:
+        return "credentials refused"
+    if exc.status == 429:
+        return "rate limited (429)"
+    if exc.status == 503:
+        return "Twilio unavailable (503)"
+    return exc.message
 
 
 def _fail(table: Table, record: dict[str, Any], exc: TwilioRequestError) -> None:
