@@ -16,20 +16,12 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import logs_cli, numbers_cli, phone_cli, secrets_cli
+from devkit import logs_cli, numbers_cli, phone_cli, secrets_cli, stack
 from devkit.phone_cli import webhook_fields
-from devkit.stack import STATE_FILE
-
-
-def _state() -> dict[str, Any]:
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except FileNotFoundError:
-        return {}
 
 
 def _api_base(args: argparse.Namespace) -> str:
-    base = args.api or _state().get("app_url")
+    base = args.api or stack.read_state().get("app_url")
     if not base:
         sys.exit("No API: pass --api URL, or start the local stack with `make run`.")
     return base.rstrip("/")
@@ -267,7 +259,7 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     import requests
     from twilio.request_validator import RequestValidator
 
-    state = _state()
+    state = stack.read_state()
     token = args.auth_token or state.get("auth_token")
     if args.path.startswith(("http://", "https://")):
         url = args.path  # the full URL, as `url` prints it
@@ -304,7 +296,9 @@ def cmd_url(args: argparse.Namespace) -> int:
 
     if args.name not in TWIMLETS:
         sys.exit(f"Unknown twimlet {args.name!r}: one of {', '.join(TWIMLETS)}.")
-    base = args.base or os.environ.get("SWITCHBOARD_PUBLIC_URL") or _state().get("app_url")
+    base = (
+        args.base or os.environ.get("SWITCHBOARD_PUBLIC_URL") or stack.read_state().get("app_url")
+    )
     if not base:
         sys.exit("No base URL: pass --base, set SWITCHBOARD_PUBLIC_URL or start the local stack.")
     grouped: dict[str, list[str]] = {}

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any
 
+from devkit import stack
+
 # The fields `configure` sets, and the app route each points at.
 ROUTES = {
     "voice_url": "/voice",
@@ -34,8 +36,6 @@ def _client() -> Any:
     """A twilio Client for the local stack, or for the account in the environment."""
     from twilio.rest import Client
 
-    from devkit.phone_cli import _state
-
     account = os.environ.get("TWILIO_ACCOUNT_SID")
     if account:
         key, secret = os.environ.get("TWILIO_API_KEY"), os.environ.get("TWILIO_API_SECRET")
@@ -45,7 +45,7 @@ def _client() -> Any:
         if token:
             return Client(account, token)
         raise SystemExit("error: TWILIO_ACCOUNT_SID is set without TWILIO_AUTH_TOKEN")
-    state = _state()
+    state = stack.read_state()
     if not state.get("twilio_url"):
         raise SystemExit(
             "error: no Twilio credentials: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, "

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from devkit import demo
+from devkit import demo, stack
 from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport, line
 
 # TwiML's voice verbs and nouns as Twilio knows them; anything else is error 12200.
@@ -67,15 +67,6 @@ def webhook_fields(path: str, account_sid: str) -> dict[str, str]:
         "Direction": "inbound",
         "ApiVersion": "2010-04-01",
     }
-
-
-def _state() -> dict[str, Any]:
-    from devkit.stack import STATE_FILE
-
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def _fail(message: str) -> int:
@@ -160,7 +151,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
             script = load_script(Path(args.script))
         except (OSError, ValueError) as exc:
             return _fail(f"cannot read the script {args.script}: {exc}")
-    state = _state()
+    state = stack.read_state()
     number = args.to or script.get("to") or demo.NUMBER
     url = args.url or script.get("url")
     if not url and transport is None:
@@ -209,7 +200,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
 
 def sms(args: argparse.Namespace, transport: Transport | None = None) -> int:
     """`phone sms`: a signed inbound SMS to the app; prints the replies."""
-    state = _state()
+    state = stack.read_state()
     url = args.url or (state.get("app_url", "") + "/sms")
     if not url.startswith(("http://", "https://")):
         return _fail("pass --url, or start the local stack with `make run`")
@@ -278,7 +269,7 @@ def configured_voice_url(number: str) -> str | None:
     """The voice URL the local Twilio has for number (None without a local stack)."""
     import requests
 
-    state = _state()
+    state = stack.read_state()
     if not state.get("twilio_url"):
         return None
     try:

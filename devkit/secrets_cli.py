@@ -12,6 +12,8 @@ import getpass
 import sys
 from typing import Any
 
+from devkit import stack
+
 # Names kept encrypted (SecureString); everything else is a String.
 SECRET_NAMES = frozenset({"twilio/auth_token", "twilio/api_key_secret"})
 
@@ -21,9 +23,8 @@ def _ssm() -> Any:
     from botocore.exceptions import BotoCoreError
 
     from devkit import demo
-    from devkit.phone_cli import _state
 
-    state = _state()
+    state = stack.read_state()
     if not state.get("moto_url"):
         try:
             return boto3.client("ssm")

@@ -26,6 +26,14 @@ EXTENSION_PORT = 2773
 TWILIO_PORT = 8001
 
 
+def read_state() -> dict[str, Any]:
+    """What a running local stack wrote for the CLI to find it ({} when none runs)."""
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
     """The environment `chalice local` runs the app with: AWS is the moto server."""
     env = {

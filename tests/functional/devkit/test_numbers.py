@@ -9,7 +9,7 @@ import pytest
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from devkit import cli, demo, phone_cli
+from devkit import cli, demo, phone_cli, stack
 from devkit.fake_twilio import FakeTwilio
 
 
@@ -23,7 +23,7 @@ def local(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTwilio]:
             "auth_token": demo.AUTH_TOKEN,
             "app_url": "http://127.0.0.1:8000",
         }
-        monkeypatch.setattr(phone_cli, "_state", lambda: state)
+        monkeypatch.setattr(stack, "read_state", lambda: state)
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_REGION", "TWILIO_EDGE"):
             monkeypatch.delenv(name, raising=False)
         yield fake

@@ -58,7 +58,7 @@ def test_printed_url_passes_the_signature_check(capsys):
 
 
 def test_base_defaults_to_the_public_url_then_the_local_stack(capsys, monkeypatch):
-    monkeypatch.setattr(cli, "_state", lambda: {"app_url": "http://127.0.0.1:8000"})
+    monkeypatch.setattr(cli.stack, "read_state", lambda: {"app_url": "http://127.0.0.1:8000"})
     monkeypatch.delenv("SWITCHBOARD_PUBLIC_URL", raising=False)
     assert url(capsys, "message") == "http://127.0.0.1:8000/twimlets/message"
     monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", "https://voice.example.com")
@@ -79,7 +79,7 @@ def test_bad_arguments_exit_with_a_message(argv, monkeypatch):
 
 
 def test_no_base_at_all(monkeypatch):
-    monkeypatch.setattr(cli, "_state", lambda: {})
+    monkeypatch.setattr(cli.stack, "read_state", lambda: {})
     monkeypatch.delenv("SWITCHBOARD_PUBLIC_URL", raising=False)
     with pytest.raises(SystemExit, match="No base URL"):
         cli.main(["url", "message"])
