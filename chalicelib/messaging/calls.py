@@ -119,7 +119,12 @@ def settle(table: Table, twilio: TwilioRest, record: dict[str, Any], now: float)
     Raises:
         TwilioError: the list could not be read (try again later).
     """
-    found = twilio.find_call(to=record["to"], sender=record["sender"], since=record["created_at"])
+    found = twilio.find_call(
+        to=record["to"],
+        sender=record["sender"],
+        since=record["created_at"],
+        taken=lambda sid: messages.sid_taken(table, sid),
+    )
     if found is None:
         _move(
             table,

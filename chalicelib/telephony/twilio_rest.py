@@ -196,10 +196,18 @@ class TwilioRest:
             }
         return None
 
-    def find_call(self, *, to: str, sender: str, since: float) -> dict[str, Any] | None:
+    def find_call(
+        self,
+        *,
+        to: str,
+        sender: str,
+        since: float,
+        taken: Callable[[str], bool] | None = None,
+    ) -> dict[str, Any] | None:
         """The newest call this account placed to `to` from sender since an instant, or None.
 
-        Used to settle a call whose create got no clear answer (timeout, 5xx).
+        Used to settle a call whose create got no clear answer (timeout, 5xx). SIDs for which
+        taken() is true already belong to another of our records and are passed over.
 
         Raises:
             TwilioError: one of its subclasses, when the list itself fails.
@@ -207,9 +215,10 @@ class TwilioRest:
         skew = 120  # clocks differ; to and from still have to match
         for call in self._call(self._client.calls.list, to=to, from_=sender, limit=20):
             created = call.date_created.timestamp() if call.date_created else None
-            if created is None or created >= since - skew:
+            if created is not None and created < since - skew:
+                return None
+            if taken is None or not taken(call.sid):
                 return {"sid": call.sid, "status": call.status}
-            return None
         return None
 
     @staticmethod

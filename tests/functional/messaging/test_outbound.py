@@ -365,3 +365,19 @@ def test_a_queued_call_callback_is_ignored_not_an_error(caller, twilio):
     params = {"CallSid": placed["sid"], "CallStatus": "queued", "AccountSid": demo.ACCOUNT_SID}
     assert caller.webhook(callback, params)["statusCode"] == 200
     assert call_record(caller, placed["id"])["status"] == "queued"
+
+
+def test_reconcile_never_takes_another_of_our_calls_for_an_unconfirmed_one(
+    caller, twilio, impatient, frozen
+):
+    from tests.functional.conftest import run_schedule
+
+    placed = place(caller, "call-clear")["json"]
+    twilio.script_faults("500")  # the second never reached Twilio; the first is listed
+    lost = place(caller, "call-lost-twin")["json"]
+    assert lost["unconfirmed"] is True
+    frozen.advance(121)
+    run_schedule("reconcile_sending")
+    missing = call_record(caller, lost["id"])
+    assert missing["status"] == "failed" and missing["sid"] is None
+    assert call_record(caller, placed["id"])["sid"] == placed["sid"]
