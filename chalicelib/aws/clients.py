@@ -83,6 +83,16 @@ def _build(service: str, current: Patience, signature: str | None) -> Any:
     return _session.create_client(service, config=Config(**options))
 
 
+def failure(exc: Exception) -> str:
+    """What an SDK call's failure was, for our own errors' text: AWS's error code for a
+    refusal, else the exception's type (a timeout, an endpoint that cannot be reached).
+    AWS's messages are left out; the code never holds a value."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return type(exc).__name__
+
+
 def reset() -> None:
     """Forget every client and the session, so the next ones read the environment (tests)."""
     global _session

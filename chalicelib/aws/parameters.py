@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -171,13 +172,10 @@ def fetch_by_path(path: str, client: Any = None) -> dict[str, str]:
     Raises:
         ParameterStoreError: SSM could not be reached or refused the request.
     """
-    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
-    from botocore.exceptions import BotoCoreError, ClientError
-
     ssm = client or clients.client("ssm")
     prefix = path.rstrip("/") + "/"
     values: dict[str, str] = {}
-    try:
+    with _read_errors(path):
         pages = ssm.get_paginator("get_parameters_by_path").paginate(
             Path=path, Recursive=True, WithDecryption=True
         )
@@ -187,13 +185,19 @@ def fetch_by_path(path: str, client: Any = None) -> dict[str, str]:
                 values[name[len(prefix) :] if name.startswith(prefix) else name] = parameter[
                     "Value"
                 ]
-    except ClientError as exc:
-        # The error names AWS's code only; AWS's messages never hold values.
-        code = exc.response.get("Error", {}).get("Code")
-        raise ParameterStoreError(f"cannot read {path}: {code}") from exc
-    except BotoCoreError as exc:
-        raise ParameterStoreError(f"cannot read {path}: {type(exc).__name__}") from exc
     return values
+
+
+@contextlib.contextmanager
+def _read_errors(what: str) -> Iterator[None]:
+    """SSM's failures as ParameterStoreError, naming AWS's code only (never a value)."""
+    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        raise ParameterStoreError(f"cannot read {what}: {clients.failure(exc)}") from exc
 
 
 def extension_port() -> int | None:
@@ -319,19 +323,12 @@ def fetch_one(name: str, client: Any = None) -> str | None:
     Raises:
         ParameterStoreError: SSM could not be reached or refused the request.
     """
-    # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
-    from botocore.exceptions import BotoCoreError, ClientError
-
     ssm = client or clients.client("ssm")
-    try:
-        return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "ParameterNotFound":
+    with _read_errors(name):
+        try:
+            return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
             return None
-        raise ParameterStoreError(f"cannot read {name}: {code}") from exc
-    except BotoCoreError as exc:
-        raise ParameterStoreError(f"cannot read {name}: {type(exc).__name__}") from exc
 
 
 def reread(settings: Settings, name: str) -> str | None:

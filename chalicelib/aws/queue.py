@@ -48,10 +48,8 @@ def _call(action: str, **request: Any) -> Any:
 
     try:
         return getattr(get_client(), _OPERATIONS[action])(**request)
-    except ClientError as exc:
-        raise QueueError(f"{action} failed: {exc.response.get('Error', {}).get('Code')}") from exc
-    except BotoCoreError as exc:
-        raise QueueError(f"{action} failed: {type(exc).__name__}") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise QueueError(f"{action} failed: {clients.failure(exc)}") from exc
 
 
 def queue_url(name: str) -> str:

@@ -151,13 +151,11 @@ class Table:
         client = self._client or get_client()
         try:
             return getattr(client, _OPERATIONS[action])(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except (BotoCoreError, ClientError) as exc:
+            code = clients.failure(exc)
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailedError(self._de(exc.response.get("Item"))) from exc
             raise StorageError(f"{action} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"{action} failed: {type(exc).__name__}") from exc
 
     def get(self, pk: str, *, consistent: bool = True) -> dict[str, Any] | None:
         """The item with this key, or None."""
