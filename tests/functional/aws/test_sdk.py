@@ -101,3 +101,6 @@ def test_the_parameter_walk_reads_every_page(ssm: Any) -> None:
     values = parameters.fetch_by_path("/switchboard/many")
     assert len(values) == 26
     assert values["p07"] == "7" and values["deep/x"] == "deep"
+    # One name straight from SSM (the forced read after a signature mismatch).
+    assert parameters.fetch_one("/switchboard/many/p07") == "7"
+    assert parameters.fetch_one("/switchboard/many/none") is None

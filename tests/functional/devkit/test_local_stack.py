@@ -239,40 +239,20 @@ def test_a_call_with_the_token_read_from_the_stages_parameters(stack):
 
 
 def test_scripted_calls_through_twimlets(stack, tmp_path):
-    from urllib.parse import urlencode
+    from tests.functional.devkit import flows
 
     _, port, _ = stack
     app = f"http://127.0.0.1:{port}"
-
-    def twimlet(name: str, *pairs: tuple[str, str]) -> str:
-        return f"{app}/twimlets/{name}?" + urlencode(pairs)
-
-    voicemail = twimlet("voicemail", ("Email", "ops@example.org"), ("Transcribe", "false"))
-    findme = twimlet(
-        "findme",
-        ("PhoneNumbers[]", "+14155550100"),
-        ("PhoneNumbers[]", "+14155550101"),
-        ("FailUrl", voicemail),
-    )
-    menu = twimlet("menu", ("Message", "Press 1 to find me"), ("Options[1]", findme))
+    menu = flows.findme_menu(app)
     script = tmp_path / "flow.yaml"
-    script.write_text(
-        f"url: '{menu}'\n"
-        "digits: ['1']\n"
-        "dial: {'+14155550100': no-answer, '+14155550101': no-answer}\n"
-        "expect_dial: ['+14155550100', '+14155550101']\n"
-        "expect_say: ['Please leave a message after the beep.']\n"
-    )
+    script.write_text(flows.unanswered(menu))
     unanswered = devkit("phone", "call", "--script", str(script))
     assert unanswered.returncode == 0, unanswered.stdout + unanswered.stderr
     assert "Record" in unanswered.stdout
-    script.write_text(
-        f"url: '{menu}'\ndigits: ['1']\ndial: {{'+14155550100': no-answer}}\n"
-        "callee_keys: '1'\nexpect_dial: ['+14155550101']\n"
-    )
+    script.write_text(flows.answered(menu))
     answered = devkit("phone", "call", "--script", str(script))
     assert answered.returncode == 0 and "Connected" in answered.stdout, answered.stderr
-    room = twimlet("conference", ("Name", "standup"), ("Password", "4321"))
+    room = flows.twimlet(app, "conference", ("Name", "standup"), ("Password", "4321"))
     joined = devkit("phone", "call", "--url", room, "--digits", "4321")
     assert joined.returncode == 0 and "Conference" in joined.stdout, joined.stderr
 

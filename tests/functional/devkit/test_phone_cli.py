@@ -8,6 +8,7 @@ from typing import Any
 from devkit import cli, demo, phone_cli
 from devkit.phone import InProcess
 from tests.functional.conftest import EXECUTE_API
+from tests.functional.devkit import flows
 
 
 def run(app: Any, *argv: str) -> int:
@@ -83,47 +84,20 @@ def test_keys_can_be_typed_when_the_script_runs_out(app):
     assert ("Pressed", "2") in verbs
 
 
-def _twimlet(name: str, *pairs: tuple[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return f"{EXECUTE_API}/twimlets/{name}?" + urlencode(pairs)
-
-
 def test_a_yaml_script_runs_menu_then_findme_then_voicemail(app, tmp_path, capsys):
-    voicemail = _twimlet("voicemail", ("Email", "ops@example.org"), ("Transcribe", "false"))
-    findme = _twimlet(
-        "findme",
-        ("PhoneNumbers[]", "+14155550100"),
-        ("PhoneNumbers[]", "+14155550101"),
-        ("FailUrl", voicemail),
-    )
-    menu = _twimlet("menu", ("Message", "Press 1 to find me"), ("Options[1]", findme))
+    menu = flows.findme_menu(EXECUTE_API)
     script = tmp_path / "flow.yaml"
-    # Nobody answers: the caller ends in voicemail.
-    script.write_text(
-        f"url: '{menu}'\n"
-        "digits: ['1']\n"
-        "dial: {'+14155550100': no-answer, '+14155550101': no-answer}\n"
-        "expect_dial: ['+14155550100', '+14155550101']\n"
-        "expect_say: ['Press 1 to find me', 'Please leave a message after the beep.']\n"
-    )
+    script.write_text(flows.unanswered(menu))
     assert run(app, "call", "--script", str(script)) == 0, capsys.readouterr().err
     assert "Record" in capsys.readouterr().out
-    # The second number answers and presses a key at the whisper: the caller is connected.
-    script.write_text(
-        f"url: '{menu}'\n"
-        "digits: ['1']\n"
-        "dial: {'+14155550100': no-answer}\n"
-        "callee_keys: '1'\n"
-        "expect_dial: ['+14155550101']\n"
-    )
+    script.write_text(flows.answered(menu))
     assert run(app, "call", "--script", str(script)) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "Connected" in out and "Record" not in out
 
 
 def test_a_conference_with_a_pass_code(app, capsys):
-    room = _twimlet("conference", ("Name", "standup"), ("Password", "4321"))
+    room = flows.twimlet(EXECUTE_API, "conference", ("Name", "standup"), ("Password", "4321"))
     assert run(app, "call", "--url", room, "--digits", "4321") == 0
     assert "Conference" in capsys.readouterr().out
     assert run(app, "call", "--url", room, "--digits", "1111") == 0
