@@ -145,8 +145,6 @@ def _move(
 ) -> bool:
     """Move a call forwards only: from a state ranked before status."""
     sources = tuple(s for s, rank in ORDER.items() if rank < ORDER.get(status, 99))
-    if not sources:  # "queued", the first state: nothing moves to it
-        return False
     moved = messages.try_move(
         table, call_id, status, sources=sources, now=now, set_fields=fields, pk=key(call_id)
     )

@@ -123,8 +123,12 @@ def move(
     DynamoDB then sends no copy of the record back.
 
     Raises:
-        ConditionFailedError: the record is absent or in another state (current attached).
+        ConditionFailedError: the record is absent or in another state (current attached),
+            or no source state was given (nothing attached).
     """
+    if not sources:
+        # Nothing moves from no state; DynamoDB would refuse the empty IN () besides.
+        raise ConditionFailedError(None)
     now = clock.now() if now is None else now
     names = {"#status": "status"}
     values: dict[str, Any] = {":status": status, ":now": now}
