@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from devkit.phone import OverHttp, Phone, Reply
-from devkit.twilio_callbacks import StatusCallbacks
+from devkit.twilio_callbacks import StatusCallbacks, on_this_machine
 from devkit.twilio_faults import Faults
 from devkit.twilio_numbers import Numbers, NumbersError
 from devkit.twilio_resources import (  # noqa: F401 (RecordedRequest, rewrite_body: public)
@@ -222,12 +222,11 @@ class FakeTwilio:
             return
         url = record.get("url") or ""
         token = self._accounts.get(record["account_sid"]) or ""
-        host = urlsplit(url).hostname or ""
         transport: Any = OverHttp(token)
         if record.get("twiml"):
             # Inline TwiML is the call's first document; any URL in it is fetched as usual.
             transport, url = _Inline(record["twiml"], transport), _INLINE
-        if url == _INLINE or (url and (host in ("localhost", "::1") or host.startswith("127."))):
+        if url and on_this_machine(url):
             # Twilio's parameters for the call's URL: From is our number, To the callee.
             phone = Phone(transport, caller=record["from"] or "", number=record["to"])
             try:

@@ -43,6 +43,12 @@ class Callback(NamedTuple):
 Transport = Callable[[Callback], None]
 
 
+def on_this_machine(url: str) -> bool:
+    """Whether url names this machine (loopback): the only place the local Twilio calls."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def http_post(callback: Callback) -> None:
     """POST the callback as Twilio does; failures are the receiver's problem, as with Twilio."""
     request = urllib.request.Request(
@@ -72,8 +78,7 @@ class StatusCallbacks:
         self.configure()
 
     def _local_only(self, callback: Callback) -> None:
-        host = urlsplit(callback.url).hostname or ""
-        if host in ("localhost", "::1") or host.startswith("127."):
+        if on_this_machine(callback.url):
             http_post(callback)
         else:
             self.held.append(callback)
