@@ -4,6 +4,9 @@ moto's backends hold no locks, so two conditional DynamoDB writes arriving toget
 succeed, which real DynamoDB never allows. Serialising requests restores the atomicity the app's
 claims rely on (the app itself stays concurrent). Long polls would hold the lock: callers here
 receive with WaitTimeSeconds=0.
+
+The fault layer (devkit/aws_faults.py) sits outside that lock, so a request it holds on purpose
+holds up no other.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import signal
 import threading
 from collections.abc import Iterable
 from typing import Any
+
+from devkit.aws_faults import AwsFaults, FaultLayer
 
 
 def speed_up_sqs() -> None:
@@ -71,12 +76,17 @@ def speed_up_sqs() -> None:
 
 
 class MotoServer:
-    """moto in server mode on 127.0.0.1, port 0 by default; start() returns its URL."""
+    """moto in server mode on 127.0.0.1, port 0 by default; start() returns its URL.
+
+    ``faults`` (off until configured) makes chosen requests fail as AWS does; tools in other
+    processes reach it at ``{url}/_faults``.
+    """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
         self.url = ""
+        self.faults = AwsFaults()
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -104,7 +114,11 @@ class MotoServer:
                 return list(moto_app(environ, start_response))
 
         self._server = make_server(
-            self.host, self.port, serialised, threaded=True, request_handler=MotoRequestHandler
+            self.host,
+            self.port,
+            FaultLayer(serialised, self.faults),
+            threaded=True,
+            request_handler=MotoRequestHandler,
         )
         self.port = self._server.server_address[1]
         self.url = f"http://{self.host}:{self.port}"
