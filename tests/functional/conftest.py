@@ -19,6 +19,7 @@ from chalicelib.aws import parameters, queue, storage
 from chalicelib.core import clock, settings
 from chalicelib.telephony import twilio_rest
 from devkit import demo, resources
+from devkit.aws_faults import AwsFaults
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
 from devkit.moto_server import MotoServer
@@ -28,9 +29,22 @@ EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
+def moto_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
-        yield server.url
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_url(moto_server: MotoServer) -> str:
+    return moto_server.url
+
+
+@pytest.fixture
+def aws_faults(moto_server: MotoServer) -> Iterator[AwsFaults]:
+    """The moto server's fault layer (devkit/aws_faults.py), off before and after the test."""
+    moto_server.faults.reset()
+    yield moto_server.faults
+    moto_server.faults.reset()
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +81,10 @@ def environment(
 
 
 @pytest.fixture
-def ssm(environment: None, moto_url: str) -> Any:
+def ssm(environment: None, moto_server: MotoServer, moto_url: str) -> Any:
     """A fresh moto server: demo parameters, and the table and queues of infra/resources.json."""
+    # No fault of an earlier test (or one scripted before this fixture) may hit the seeding.
+    moto_server.faults.reset()
     requests.post(f"{moto_url}/moto-api/reset", timeout=5).raise_for_status()
     client = boto3.client("ssm")
     demo.put_parameters(client, demo.SSM_PATH, demo.parameters())
