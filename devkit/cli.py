@@ -16,7 +16,7 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import logs_cli, numbers_cli, phone_cli, secrets_cli, stack
+from devkit import faults_cli, logs_cli, numbers_cli, phone_cli, secrets_cli, stack
 from devkit.phone_cli import webhook_fields
 
 
@@ -435,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     phone_cli.add_parser(commands)
     numbers_cli.add_parser(commands)
+    faults_cli.add_parser(commands)
 
     url = commands.add_parser("url", help="print a twimlet's URL to paste into the Twilio console")
     url.add_argument("name", help="message, echo, forward, callme, simulring, findme, whisper, ...")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 from werkzeug.test import Client
 
 from chalicelib.aws import storage
+from devkit import cli
 from devkit.aws_faults import AwsFaults, FaultLayer
 
 KEYS = {"aws_access_key_id": "AKIAFAKEFAKEFAKEFAKE", "aws_secret_access_key": "fake-secret"}
@@ -375,3 +377,25 @@ def test_the_control_endpoint_refuses_other_machines_and_unknown_paths() -> None
     assert client.get("/_faults/config", environ_base=local).status_code == 405
     assert client.post("/_faults/config", data="[", environ_base=local).status_code == 400
     assert client.get("/_faults", environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+
+def test_the_cli_shows_configures_scripts_and_resets(
+    moto_url: str, aws_faults: AwsFaults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def run(*args: str) -> int:
+        return cli.main(["faults", "aws", "--moto-url", moto_url, *args])
+
+    assert run("--rate", "0.2", "--faults", "500,throttle,lost", "--seed", "4") == 0
+    assert aws_faults.settings()["faults"] == ["500", "throttle", "lost"]
+    assert aws_faults.settings()["seed"] == 4
+    assert run("--script", "dynamodb:UpdateItem", "lost,ok", "--match", '"sid"') == 0
+    assert aws_faults.settings()["scripts"] == [
+        {"operation": "dynamodb:UpdateItem", "faults": ["lost", "ok"], "match": '"sid"'}
+    ]
+    capsys.readouterr()
+    assert run() == 0
+    assert json.loads(capsys.readouterr().out)["rate"] == 0.2
+    assert run("--operations", "dynamodb:PutItems") == 1
+    assert "dynamodb:PutItems" in capsys.readouterr().err
+    assert run("--reset") == 0
+    assert not aws_faults.active()

@@ -266,3 +266,21 @@ def test_ctrl_c_stops_everything(stack):
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert not (ROOT / ".local" / "stack.json").exists()
+
+
+def test_the_faults_cli_finds_the_running_stacks_moto_server(stack):
+    import json
+
+    def faults(*args: str) -> dict:
+        command = [sys.executable, "-m", "devkit", "faults", "aws", *args]
+        result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    # A match no request of the app contains: the stack's other tests stay untouched.
+    scripted = faults("--script", "dynamodb:PutItem", "throttle", "--match", "no-such-body")
+    assert scripted["scripts"] == [
+        {"operation": "dynamodb:PutItem", "faults": ["throttle"], "match": "no-such-body"}
+    ]
+    assert faults()["scripts"] == scripted["scripts"]
+    assert faults("--reset")["scripts"] == []
