@@ -174,8 +174,9 @@ class AwsFaults:
 
     def reset(self) -> None:
         """Everything off, the log cleared; requests hanging now are let go (and dropped)."""
-        self._release.set()
-        self._release = threading.Event()
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
         self.configure()
         with self._lock:
             self._injected: list[dict[str, Any]] = []

@@ -326,6 +326,16 @@ def test_settings_are_checked(aws_faults: AwsFaults) -> None:
         aws_faults.script("dynamodb:PutItem", ["late"])
 
 
+@pytest.fixture
+def leftover_fault(moto_server: Any) -> None:
+    """A fault set before the seeding fixture runs, as a test's own fixture might."""
+    moto_server.faults.configure(rate=1.0, faults=["500"], operations=None)
+
+
+def test_the_seeding_fixture_meets_no_fault(leftover_fault: None, ssm: Any) -> None:
+    assert ssm.get_parameters_by_path(Path="/", Recursive=True)["Parameters"]
+
+
 def test_the_control_endpoint(moto_url: str, aws_faults: AwsFaults) -> None:
     config = {"rate": 0.25, "faults": ["lost"], "operations": ["sqs:SendMessage"], "seed": 3}
     answer = requests.post(f"{moto_url}/_faults/config", json=config, timeout=5)
