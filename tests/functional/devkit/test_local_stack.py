@@ -258,16 +258,6 @@ def test_scripted_calls_through_twimlets(stack, tmp_path):
 
 
 # Last: it stops the stack the tests above share.
-def test_ctrl_c_stops_everything(stack):
-    process, port, _ = stack
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    assert "Local stack stopped." in output
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
-    assert not (ROOT / ".local" / "stack.json").exists()
-
-
 def test_the_faults_cli_finds_the_running_stacks_moto_server(stack):
     import json
 
@@ -284,3 +274,13 @@ def test_the_faults_cli_finds_the_running_stacks_moto_server(stack):
     ]
     assert faults()["scripts"] == scripted["scripts"]
     assert faults("--reset")["scripts"] == []
+
+
+def test_ctrl_c_stops_everything(stack):
+    process, port, _ = stack
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert "Local stack stopped." in output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    assert not (ROOT / ".local" / "stack.json").exists()
