@@ -44,6 +44,9 @@ class ApiContext:
         self.query = query or {}
         # The key and its claim's generation: one use of the key, across a retry after a crash.
         self.idempotency_scope: str | None = None
+        # Set by an action once it wrote what a create may follow: from then on a failure
+        # must not free the key (a retry would create again), only unlock it.
+        self.committed = False
 
     @functools.cached_property
     def parameters(self) -> parameters.Parameters:
@@ -132,8 +135,12 @@ def _settle_key(ctx: ApiContext, key: str, response: Response | None, *, keep: b
     try:
         if keep and response is not None:
             idempotency.keep(ctx.table, key, response.status_code, json.loads(response.body))
+        elif ctx.committed:
+            idempotency.unlock(ctx.table, key)
         else:
             idempotency.release(ctx.table, key)
+    except storage.ConditionFailedError:
+        pass  # the claim is no longer in progress: nothing to unlock
     except storage.StorageError:
         # The claim expires with its lock; a retry then runs again or meets the kept answer.
         logger.error("could not settle the idempotency key")

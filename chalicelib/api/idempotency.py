@@ -2,7 +2,10 @@
 
 The key is claimed with a conditional put before anything happens, so concurrent duplicates get
 409 "in progress" (or, later, the first answer), never a second send. Answers that changed
-nothing (validation 400s, 5xx) free the key; 2xx and Twilio's 4xx answers are kept.
+nothing (validation 400s, 5xx before any record was written) free the key; 2xx and Twilio's 4xx
+answers are kept. A failure after the action committed (wrote the record a create may follow)
+unlocks the claim instead, keeping its generation: the retry derives the same record ids, finds
+the record and answers from it rather than creating again.
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ def claim(table: Table, idempotency_key: str, digest: str) -> Claim:
         return Claim(None, generation)
     except ConditionFailedError as exc:
         current = exc.current or table.get(_key(idempotency_key)) or {}
+    if current.get("generation") == generation:
+        # Our own put: it was applied, its answer lost, and the SDK's retry met it.
+        return Claim(None, generation)
     if current.get("digest") != digest:
         raise KeyConflictError("Idempotency-Key was used with a different payload")
     if current.get("state") == "done":
@@ -115,6 +121,19 @@ def keep(table: Table, idempotency_key: str, status: int, body: dict[str, Any]) 
         "SET #state = :done, #status = :status, answer = :answer",
         names={"#state": "state", "#status": "status"},
         values={":done": "done", ":status": status, ":answer": json.dumps(body)},
+        returning=False,
+    )
+
+
+def unlock(table: Table, idempotency_key: str) -> None:
+    """End this request's hold on the key but keep its generation, so a retry at once takes the
+    claim over and derives the same ids (the action wrote something a retry must find)."""
+    table.update(
+        _key(idempotency_key),
+        "SET locked_until = :zero",
+        condition="#state = :progress",
+        names={"#state": "state"},
+        values={":zero": 0, ":progress": "in_progress"},
         returning=False,
     )
 

@@ -101,6 +101,9 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
         for message_id, to in zip(ids, recipients, strict=True)
         if messages.key(message_id) not in existing
     ]
+    # From here a failure keeps the key's generation (unlocks, not frees it): the retry
+    # derives the same broadcast and message ids and writes only what is missing.
+    ctx.committed = True
     table.put_many(records)
     table.put(
         {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.aws.storage import Table
+from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
-from chalicelib.core.errors import NotFoundError, TryLaterError
+from chalicelib.core.errors import NotFoundError, StorageError, TryLaterError
 from chalicelib.messaging import deps, messages
 from chalicelib.telephony.twilio_rest import NOT_ACCEPTED, REFUSED, TwilioError, TwilioRest
 
@@ -44,26 +44,33 @@ def place(
         TryLaterError: Twilio did not take it now; nothing is kept.
     """
     table = ctx.table
-    call_id = messages.new_id()
+    call_id = messages.new_id(ctx.idempotency_scope)
+    # Credentials before the record: once it is written a failure no longer frees the key.
+    twilio = deps.twilio(ctx.settings)
     now = clock.now()
-    table.put(
-        {
-            "pk": key(call_id),
-            "id": call_id,
-            "kind": "call",
-            "to": to,
-            "sender": sender,
-            "status": "queued",
-            "created_at": now,
-            "updated_at": now,
-            "history": [{"status": "queued", "at": now}],
-            "expires_at": messages.expires_at(now, ctx.settings.retention_days),
-        },
-        condition="attribute_not_exists(pk)",
-    )
+    record = {
+        "pk": key(call_id),
+        "id": call_id,
+        "kind": "call",
+        "to": to,
+        "sender": sender,
+        "status": "queued",
+        "created_at": now,
+        "updated_at": now,
+        "history": [{"status": "queued", "at": now}],
+        "expires_at": messages.expires_at(now, ctx.settings.retention_days),
+        "writer": messages.new_id(),
+    }
+    ctx.committed = True
+    try:
+        table.put(record, condition="attribute_not_exists(pk)")
+    except ConditionFailedError as exc:
+        current = exc.current or table.get(record["pk"])
+        if current is not None and current.get("writer") != record["writer"]:
+            return _resume(table, current)
     callback = ctx.callback_url(messages.CALL_STATUS_CALLBACK)
     try:
-        result = deps.twilio(ctx.settings).place_call(
+        result = twilio.place_call(
             to=to,
             sender=sender,
             url=url,
@@ -73,9 +80,50 @@ def place(
         )
     except TwilioError as exc:
         return _not_placed(table, call_id, to, sender, exc)
-    table.update(key(call_id), "SET sid = :sid", values={":sid": result["sid"]}, returning=False)
+    try:
+        table.update(
+            key(call_id), "SET sid = :sid", values={":sid": result["sid"]}, returning=False
+        )
+    except StorageError:
+        # The call is ringing: that is the answer. Its callbacks (by our id) store the SID.
+        logger.error(
+            "could not store the call's SID", extra={"id": call_id, "call_sid": result["sid"]}
+        )
     logger.info("call placed", extra={"id": call_id, "call_sid": result["sid"]})
     return 201, {"id": call_id, **result}
+
+
+def _resume(table: Table, record: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Answer a retry whose first run wrote this call: never place it again.
+
+    Without a SID or a clear outcome the call may be ringing: it becomes unconfirmed, settled
+    by its callbacks or by reconcile from Twilio's Calls list.
+    """
+    view = {"id": record["id"], "to": record["to"], "from": record["sender"]}
+    if record.get("sid"):
+        return 201, {**view, "sid": record["sid"], "status": record["status"]}
+    if record["status"] in TERMINAL:
+        return 200, messages.view(record)
+    if record.get("state") != UNCONFIRMED:
+        _unconfirmed(table, record["id"], "outcome unknown")
+    return 202, {**view, "status": "queued", "unconfirmed": True}
+
+
+def _unconfirmed(table: Table, call_id: str, reason: str) -> None:
+    """Mark a call placed without a clear answer, for its callbacks or reconcile to settle."""
+    try:
+        table.update(
+            key(call_id),
+            "SET ambiguous = :t, #state = :state, state_at = :now, error_message = :m",
+            condition="attribute_not_exists(sid)",
+            names={"#state": "state"},
+            values={":t": True, ":state": UNCONFIRMED, ":now": clock.now(), ":m": reason},
+            returning=False,
+        )
+    except ConditionFailedError:
+        pass  # a callback stored its SID first: settled
+    except StorageError:
+        logger.error("could not mark a call unconfirmed", extra={"id": call_id})
 
 
 def _not_placed(
@@ -83,21 +131,18 @@ def _not_placed(
 ) -> tuple[int, dict[str, Any]]:
     if exc.outcome == REFUSED or exc.credentials_refused:
         fields = {"error_code": exc.code, "error_message": exc.message}
-        _move(table, call_id, "failed", now=clock.now(), fields=fields)
+        try:
+            _move(table, call_id, "failed", now=clock.now(), fields=fields)
+        except StorageError:
+            logger.error("could not record Twilio's refusal of a call", extra={"id": call_id})
         raise exc
     if exc.outcome == NOT_ACCEPTED:
+        # Nothing was placed: the record goes, so the retry (same key, same id) places it.
         table.delete(key(call_id))
         raise TryLaterError(
             "Twilio is not taking calls right now; try again", retry_after=RETRY_AFTER
         ) from exc
-    now = clock.now()
-    table.update(
-        key(call_id),
-        "SET ambiguous = :t, #state = :state, state_at = :now, error_message = :m",
-        names={"#state": "state"},
-        values={":t": True, ":state": UNCONFIRMED, ":now": now, ":m": exc.message},
-        returning=False,
-    )
+    _unconfirmed(table, call_id, exc.message)
     logger.warning("no clear answer from Twilio for a call", extra={"id": call_id})
     return 202, {"id": call_id, "status": "queued", "to": to, "from": sender, "unconfirmed": True}
 

@@ -7,6 +7,7 @@ never moves backwards or out of a terminal state however events race.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from typing import Any
@@ -20,6 +21,9 @@ from chalicelib.messaging import pacing
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 1600  # Twilio's limit for a concatenated message
+# After no clear answer from a create, Twilio's list is searched this much later, and no sooner:
+# a create Twilio answered late (or after a 504) must be listed by then.
+CHECK_UNCLEAR_AFTER = 60.0
 # Our routes that Twilio's status callbacks reach (relative to the app's base URL).
 STATUS_CALLBACK = "/status/messages"
 CALL_STATUS_CALLBACK = "/status/calls"
@@ -41,8 +45,12 @@ TWILIO_STATUS = {
 }
 
 
-def new_id() -> str:
-    """A random record id (os.urandom: the uuid module costs cold-start time)."""
+def new_id(scope: str | None = None) -> str:
+    """A record id: derived from an Idempotency-Key's use (scope) when there is one, so a retry
+    of the request finds the record a first run wrote; else random (os.urandom: the uuid
+    module costs cold-start time)."""
+    if scope:
+        return hashlib.sha256(f"record#{scope}".encode()).hexdigest()[:32]
     return os.urandom(16).hex()
 
 
@@ -115,12 +123,15 @@ def move(
     history: bool = True,
     pk: str | None = None,
     returning: bool = True,
+    also: str | None = None,
+    also_values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Move a record to status if it is in one of sources; returns the updated record.
 
     due is the by-state index time for an active status (default now); pk names another kind
     of record than a message (calls share the shape). Without returning, the answer is {}:
-    DynamoDB then sends no copy of the record back.
+    DynamoDB then sends no copy of the record back. also is a further condition ANDed to the
+    source states' (its values in also_values), such as an owner's mark.
 
     Raises:
         ConditionFailedError: the record is absent or in another state (current attached),
@@ -156,10 +167,14 @@ def move(
     expression = "SET " + ", ".join(sets)
     if removes:
         expression += " REMOVE " + ", ".join(removes)
+    condition = f"#status IN ({', '.join(source_names)})"
+    if also:
+        condition += f" AND ({also})"
+        values.update(also_values or {})
     return table.update(
         pk or key(message_id),
         expression,
-        condition=f"#status IN ({', '.join(source_names)})",
+        condition=condition,
         names=names,
         values=values,
         returning=returning,
@@ -199,7 +214,20 @@ def apply_status_callback(
 ) -> bool:
     """Apply Twilio's MessageStatus to a record, forwards only; True when it moved."""
     status = TWILIO_STATUS.get(twilio_status)
-    if status is None or record["status"] in TERMINAL:
+    if status is None:
+        return False
+    if given_up(record):
+        # An unclear create that Twilio did make after all: its callbacks tell the truth.
+        moved = try_move(
+            table,
+            record["id"],
+            status,
+            sources=("failed",),
+            remove_fields=("failure_reason",),
+            also="attribute_exists(failure_reason)",
+        )
+        return moved is not None
+    if record["status"] in TERMINAL:
         return False
     current = record["status"]
     if status == "sent":
@@ -213,6 +241,11 @@ def apply_status_callback(
         fields["error_code"] = _int_or_str(error_code)
     moved = try_move(table, record["id"], status, sources=sources, set_fields=fields)
     return moved is not None
+
+
+def given_up(record: dict[str, Any]) -> bool:
+    """A record we marked failed ourselves (Twilio never said so): Twilio's word still counts."""
+    return record["status"] == "failed" and bool(record.get("failure_reason"))
 
 
 def record_sid(table: Table, record: dict[str, Any], sid: str) -> dict[str, Any] | None:

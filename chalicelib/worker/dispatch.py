@@ -4,9 +4,11 @@
   messages `scheduled → queued` with a conditional update before enqueuing them, so overlapping
   runs never double-enqueue; re-enqueues messages left `queued` without a send attempt for five
   minutes (a run that died between claiming and enqueuing).
-- reconcile (every 15 minutes): messages `sending` for over ten minutes (a worker that died after
+- reconcile (every 15 minutes): messages `sending` whose mark (state_at: the attempt's start, or
+  when an unclear answer is to be looked up) is over ten minutes old (a worker that died after
   Twilio accepted but before the SID was stored) are looked up in Twilio's Messages list: found
-  → `sent` with its SID (or Twilio's failure); absent → `queued` again.
+  → `sent` with its SID (or Twilio's failure); absent → `queued` again, only if no worker took
+  the record since it was read.
 """
 
 from __future__ import annotations
@@ -176,17 +178,6 @@ def reconcile(now: float | None = None) -> dict[str, int]:
         if match:
             record_found(table, record["id"], match)
             found += 1
-        elif record.get("no_resend"):
-            # An immediate API send whose caller was told it failed: never sent again here.
-            messages.try_move(
-                table,
-                record["id"],
-                "failed",
-                sources=("sending",),
-                now=now,
-                set_fields={"failure_reason": "not_accepted"},
-                remove_fields=("ambiguous",),
-            )
         elif messages.try_move(
             table,
             record["id"],
@@ -194,6 +185,10 @@ def reconcile(now: float | None = None) -> dict[str, int]:
             sources=("sending",),
             now=now,
             remove_fields=("ambiguous",),
+            # Only as it was when read: a worker that took the record since (its lookup or
+            # its attempt moved state_at) owns it, and a second send would follow.
+            also="state_at = :seen",
+            also_values={":seen": record.get("state_at")},
         ):
             requeued += 1
             messages.enqueue_send(table, record["id"])

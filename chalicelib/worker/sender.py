@@ -2,11 +2,17 @@
 
 Outcomes by Twilio's answer:
 - accepted: `sent` with its SID;
-- 429 or 503 (not accepted): back to `queued`, retried with exponential backoff and jitter;
-- timeout, connection error, other 5xx (ambiguous): stays `sending`, flagged; before any new
-  attempt the Messages list is searched and the message sent again only if absent;
-- credentials refused: the operator's problem, retried within the bound and logged as an error;
+- 429 or 503 (not accepted): back to `queued`, retried with exponential backoff and jitter for
+  up to NOT_ACCEPTED_FOR from the first attempt (nothing was created, so time, not a count, is
+  the bound);
+- timeout, connection error, other 5xx (ambiguous): stays `sending`, flagged; no sooner than
+  CHECK_UNCLEAR_AFTER the Messages list is searched and the message sent again only if absent
+  (an unclear answer is never `failed` before that search);
+- credentials refused: the operator's problem, retried like "not accepted", logged as an error;
 - other 4xx: `failed` with Twilio's code at once; 21610 also records the opt-out (`opted_out`).
+
+Every retry is a new queue message at its pacing slot, not a redelivery of the old one: the
+queue's receive count (and its dead-letter queue) is left to jobs that crash.
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ logger = logging.getLogger(__name__)
 UNSUBSCRIBED = 21610
 _BACKOFF_BASE = 5.0
 _BACKOFF_CAP = 300.0
+# Twilio not taking a message (429, 503) is retried this long from its first attempt.
+NOT_ACCEPTED_FOR = 3600.0
 
 
 def backoff(attempt: int) -> float:
     """Seconds before retry number attempt: exponential, capped, with full jitter around it."""
-    return min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.5)
+    doubled = _BACKOFF_BASE * 2 ** min(max(0, attempt - 1), 16)  # past the cap long before 2**16
+    return min(_BACKOFF_CAP, doubled) * random.uniform(0.5, 1.5)
 
 
 def send_job(payload: dict[str, Any]) -> None:
@@ -55,10 +64,15 @@ def _send(payload: dict[str, Any]) -> None:
     table = deps.table(config)
     message_id = str(payload["id"])
     now = clock.now()
+    token = messages.new_id()
     try:
-        claimed = _claim(table, message_id, now)
+        claimed = _claim(table, message_id, now, token)
     except ConditionFailedError as exc:
         record = exc.current
+        if record is not None and record.get("claim") == token:
+            claimed = record  # our claim, applied, its answer lost and retried by the SDK
+            _attempt(table, claimed, config)
+            return
         if record is None:
             logger.warning("send job for an unknown message", extra={"id": message_id})
             return
@@ -72,10 +86,14 @@ def _send(payload: dict[str, Any]) -> None:
             return
         if _settle_from_twilio(table, deps.twilio(config), claimed, config):
             return
+        if int(claimed.get("unclear", 0)) >= config.send_max_attempts:
+            # Twilio never answered clearly and does not list it: it has not got it.
+            _give_up(table, claimed, "max_attempts", "no clear answer from Twilio")
+            return
     _attempt(table, claimed, config)
 
 
-def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:
+def _claim(table: Table, message_id: str, now: float, token: str) -> dict[str, Any]:
     """queued → sending, counting the attempt, in one conditional write.
 
     Raises:
@@ -86,7 +104,7 @@ def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:
         "SET #status = :sending, updated_at = :now, attempt_started_at = :now, "
         "first_attempt_at = if_not_exists(first_attempt_at, :now), "
         "attempts = if_not_exists(attempts, :zero) + :one, #state = :sending, state_at = :now, "
-        "history = list_append(if_not_exists(history, :empty), :entry)",
+        "history = list_append(if_not_exists(history, :empty), :entry), claim = :token",
         condition="#status = :queued AND (attribute_not_exists(send_at) OR send_at <= :now)",
         names={"#status": "status", "#state": "state"},
         values={
@@ -97,29 +115,36 @@ def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:
             ":one": 1,
             ":empty": [],
             ":entry": [{"status": "sending", "at": now}],
+            ":token": token,
         },
     )
 
 
 def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | None:
+    # Conditional on state_at as seen: reconcile's moves of this record are conditional on it
+    # too, so exactly one of them owns the record's next step.
+    token = messages.new_id()
     try:
         return table.update(
             record["pk"],
             "SET ambiguous = :false, attempt_started_at = :now, updated_at = :now, "
-            "state_at = :now, attempts = if_not_exists(attempts, :zero) + :one",
-            condition="#status = :sending AND ambiguous = :true",
+            "state_at = :now, attempts = if_not_exists(attempts, :zero) + :one, claim = :token",
+            condition="#status = :sending AND ambiguous = :true AND state_at = :seen",
             names={"#status": "status"},
             values={
                 ":false": False,
                 ":true": True,
                 ":sending": "sending",
                 ":now": clock.now(),
+                ":seen": record.get("state_at"),
                 ":zero": 0,
                 ":one": 1,
+                ":token": token,
             },
         )
-    except ConditionFailedError:
-        return None
+    except ConditionFailedError as exc:
+        mine = exc.current is not None and exc.current.get("claim") == token
+        return exc.current if mine else None
 
 
 def _settle_from_twilio(
@@ -226,35 +251,81 @@ def _retry(
     *,
     ambiguous: bool = False,
 ) -> None:
-    """Schedule another attempt, or give up at the bound; always raises RetryLater or returns."""
-    job = jobs.current()
-    attempts = int(record.get("attempts", 0))
-    if attempts >= config.send_max_attempts or (job is not None and job.last_receive):
-        why = "dead_letter" if job is not None and job.last_receive else "max_attempts"
-        messages.try_move(
-            table,
-            record["id"],
-            "failed",
-            sources=("sending", "queued"),
-            set_fields={"error_message": f"{why}: {reason}", "failure_reason": why},
-            remove_fields=("ambiguous",),
-        )
-        logger.error("message failed after retries", extra={"id": record["id"], "reason": why})
-        raise _Stop
-    # The retry takes a pacing slot too, no sooner than its backoff.
-    delay = pacing.delay(table, config.send_rate, clock.now(), earliest=backoff(max(attempts, 1)))
+    """Schedule the next step as a new queue message at its pacing slot; always raises _Stop
+    (the queue message in hand is done) or RetryLater (it could not be rescheduled)."""
+    now = clock.now()
     if ambiguous:
-        table.update(record["pk"], "SET ambiguous = :true", values={":true": True}, returning=False)
-    else:
-        messages.try_move(
-            table,
-            record["id"],
-            "queued",
-            sources=("sending",),
-            due=clock.now() + delay,
-            history=False,
-        )
-    raise jobs.RetryLater(delay, reason)
+        # Stays `sending`: the next step is a lookup, no sooner than CHECK_UNCLEAR_AFTER and its
+        # backoff, whatever the attempt count (an unclear last attempt is never `failed` here).
+        wait = max(messages.CHECK_UNCLEAR_AFTER, backoff(int(record.get("unclear", 0)) + 1))
+        delay = pacing.delay(table, config.send_rate, now, earliest=wait)
+        try:
+            table.update(
+                record["pk"],
+                "SET ambiguous = :true, state_at = :due, error_message = :why, "
+                "unclear = if_not_exists(unclear, :zero) + :one",
+                condition="#status = :sending AND attempt_started_at = :mine",
+                names={"#status": "status"},
+                values={
+                    ":true": True,
+                    ":due": now + delay,
+                    ":why": reason,
+                    ":zero": 0,
+                    ":one": 1,
+                    ":sending": "sending",
+                    ":mine": record.get("attempt_started_at"),
+                },
+                returning=False,
+            )
+        except ConditionFailedError:
+            raise _Stop from None  # a callback or reconcile moved it on
+        _reschedule(table, record["id"], delay)
+    first = float(record.get("first_attempt_at") or now)
+    delay = pacing.delay(
+        table, config.send_rate, now, earliest=backoff(max(int(record.get("attempts", 0)), 1))
+    )
+    if now + delay > first + NOT_ACCEPTED_FOR:
+        _give_up(table, record, "not_accepted", reason)
+        return
+    moved = messages.try_move(
+        table, record["id"], "queued", sources=("sending",), due=now + delay, history=False
+    )
+    if moved is None:
+        raise _Stop
+    _reschedule(table, record["id"], delay)
+
+
+def _reschedule(table: Table, message_id: str, delay: float) -> None:
+    """Queue the message's next step after delay; the message in hand is then done.
+
+    Raises:
+        _Stop: always (a failure to queue is logged: the dispatcher's stale sweep, or reconcile
+            for `sending`, picks the record up from its state).
+    """
+    try:
+        jobs.defer("send", {"id": message_id}, delay=round(delay))
+    except jobs.JobQueueError:
+        logger.error("could not queue the next attempt; the sweeps will", extra={"id": message_id})
+    raise _Stop
+
+
+def _give_up(table: Table, record: dict[str, Any], why: str, reason: str) -> None:
+    """End a message `failed` by our own decision (failure_reason says which): Twilio's later
+    callbacks may still move it, should it have the message after all.
+
+    Raises:
+        _Stop: always.
+    """
+    messages.try_move(
+        table,
+        record["id"],
+        "failed",
+        sources=("sending", "queued"),
+        set_fields={"error_message": f"{why}: {reason}", "failure_reason": why},
+        remove_fields=("ambiguous",),
+    )
+    logger.error("message failed after retries", extra={"id": record["id"], "reason": why})
+    raise _Stop
 
 
 class _Stop(Exception):

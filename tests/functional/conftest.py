@@ -120,9 +120,24 @@ def jobs(app: Any) -> QueueDriver:
     """Drives the real send queue through the worker handler, as Lambda's event source would."""
     import app as application
 
+    name = resources.names("dev")["SendQueue"]
     return QueueDriver(
-        boto3.client("sqs"), resources.names("dev")["SendQueue"], application.send_worker
+        boto3.client("sqs"),
+        name,
+        application.send_worker,
+        skip_delays=lambda: skip_sqs_delays(name),
     )
+
+
+def skip_sqs_delays(queue_name: str) -> None:
+    """Make the in-process moto server's delayed messages receivable now: time passing for
+    SQS, as the frozen clock's advance is for the app."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[DEFAULT_ACCOUNT_ID][demo.REGION].queues[queue_name]
+    for message in list(queue._messages):
+        message.delayed_until = 0
 
 
 @pytest.fixture

@@ -522,22 +522,55 @@ def test_unsubscribed_21610_records_the_opt_out(caller, jobs, frozen):
 def test_not_accepted_is_retried_then_sent_once(caller, twilio, jobs, frozen, status):
     message_id = scheduled(caller, frozen)
     twilio.set_faults(rate=1.0, statuses=(status,))
-    received, failed = jobs.poll_once(replay_failures=True)
-    assert (received, failed) == (1, 1)
+    # The retry is a new queue message at its slot; the one in hand is done (not redelivered).
+    assert jobs.poll_once() == (1, 0)
     assert message(caller, message_id)["status"] == "queued"
     twilio.set_faults(rate=0.0)
-    jobs.drain(replay_failures=True)
+    frozen.advance(10)
+    jobs.drain(later=True)
     assert message(caller, message_id)["status"] == "sent"
     assert len(twilio.messages) == 1
+
+
+def test_a_ten_minute_429_storm_loses_nothing(caller, twilio, jobs, frozen):
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(429,))
+    storm_ends = frozen.now + 600
+    receives = 0
+    while frozen.now < storm_ends:
+        receives += jobs.poll_once(later=True)[0]
+        frozen.advance(30)
+    assert receives > 5  # more than the queue's receive count and the attempt bound allow
+    assert message(caller, message_id)["status"] == "queued"
+    twilio.set_faults(rate=0.0)
+    frozen.advance(300)
+    jobs.drain(later=True)
+    assert message(caller, message_id)["status"] == "sent"
+    assert len(twilio.messages) == 1
+
+
+def test_not_accepted_for_over_an_hour_fails_and_is_never_sent(caller, twilio, jobs, frozen):
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(rate=1.0, statuses=(503,))
+    for _ in range(20):
+        jobs.poll_once(later=True)
+        frozen.advance(300)
+    record = message(caller, message_id)
+    assert record["status"] == "failed"
+    assert record["error_message"].startswith("not_accepted")
+    twilio.set_faults(rate=0.0)
+    assert jobs.drain(later=True) == 0
+    assert twilio.messages == []
 
 
 def test_ambiguous_500_looks_up_before_sending_again(caller, twilio, jobs, frozen):
     message_id = scheduled(caller, frozen)
     twilio.set_faults(rate=1.0, statuses=(500,))
-    jobs.poll_once(replay_failures=True)
+    jobs.poll_once()
     assert message(caller, message_id)["status"] == "sending"
     twilio.set_faults(rate=0.0)
-    jobs.drain(replay_failures=True)
+    frozen.advance(60)
+    jobs.drain(later=True)
     assert message(caller, message_id)["status"] == "sent"
     assert len(twilio.messages) == 1
     assert any(r.method == "GET" and r.path.endswith("/Messages.json") for r in twilio.requests)
@@ -551,31 +584,35 @@ def test_timeout_after_twilio_accepted_is_not_sent_twice(caller, twilio, jobs, f
     twilio_rest._client_cache.clear()
     twilio.latency = 0.5  # Twilio creates the message, the answer comes too late
     try:
-        jobs.poll_once(replay_failures=True)
+        jobs.poll_once()
         deadline = time.monotonic() + 5
         while not twilio.messages and time.monotonic() < deadline:
             time.sleep(0.05)  # the fake finishes the request the client gave up on
     finally:
         twilio.latency = 0.0
     assert len(twilio.messages) == 1
-    jobs.drain(replay_failures=True)
+    frozen.advance(60)
+    jobs.drain(later=True)
     record = message(caller, message_id)
     assert record["status"] == "sent"
     assert record["sid"] == twilio.messages[0]["sid"]
     assert len(twilio.messages) == 1
 
 
-def test_last_receive_marks_dead_letter(caller, twilio, jobs, frozen):
+def test_a_job_that_crashes_on_every_receive_is_not_lost(caller, twilio, jobs, frozen, aws_faults):
     message_id = scheduled(caller, frozen)
-    twilio.set_faults(rate=1.0, statuses=(429,))
+    # The worker's claim fails on every receive (5 SDK attempts each) until the queue gives up.
+    aws_faults.script("dynamodb:UpdateItem", ["500"] * 25, match="claim = :token")
     for _ in range(5):
-        jobs.poll_once(replay_failures=True)
-    record = message(caller, message_id)
-    assert record["status"] == "failed"
-    assert "dead_letter" in record["error_message"] or "max_attempts" in record["error_message"]
-    twilio.set_faults(rate=0.0)
-    assert jobs.drain(replay_failures=True) == 0
-    assert twilio.messages == []
+        assert jobs.poll_once(replay_failures=True) == (1, 1)
+    assert jobs.drain(replay_failures=True) == 0  # in the dead-letter queue now
+    aws_faults.reset()
+    assert message(caller, message_id)["status"] == "queued"
+    frozen.advance(301)
+    tick()  # the dispatcher's sweep of messages left queued
+    jobs.drain()
+    assert message(caller, message_id)["status"] == "sent"
+    assert len(twilio.messages) == 1
 
 
 def test_opt_out_after_scheduling_ends_opted_out(caller, twilio, jobs, frozen):

@@ -1,0 +1,144 @@
+"""The money path when AWS fails at the wrong moment: once a create may have reached Twilio, the
+Idempotency-Key's outcome is that record, whatever DynamoDB or the parameter store do next.
+
+Faults come from the fault layer in front of the moto server (devkit/aws_faults.py): AWS's own
+error answers, and writes applied whose answer is lost.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.functional.conftest import run_schedule
+from tests.functional.messaging.test_messaging import message, send
+
+TO = "+15105551212"
+PAYLOAD = {"to": TO, "body": "Your table is ready"}
+# Both attempts of a webhook-patience call fail: the SDK gives up and the app sees the failure.
+FAILS = {
+    "500": ["500", "500"],
+    "throttle": ["throttle", "throttle"],
+    "lost": ["lost", "lost"],
+}
+
+
+def retrying_client(caller, payload, key, *, attempts=4, path="/messages"):
+    """A client that sends again with the same key on any answer but 2xx."""
+    answers = []
+    for _ in range(attempts):
+        answers.append(caller.api(path, payload, headers={"Idempotency-Key": key}))
+        if 200 <= answers[-1]["statusCode"] < 300:
+            break
+    return answers
+
+
+def ids(answers):
+    return {a["json"]["id"] for a in answers if a["json"] and "id" in a["json"]}
+
+
+@pytest.mark.parametrize("fault", sorted(FAILS))
+def test_r1_a_sid_write_failing_after_twilio_accepted_never_sends_again(
+    caller, twilio, aws_faults, fault
+):
+    aws_faults.script("dynamodb:UpdateItem", FAILS[fault], match='"sid"')
+    answers = retrying_client(caller, PAYLOAD, f"r1-{fault}")
+    assert answers[-1]["statusCode"] in (201, 202)
+    assert len(ids(answers)) == 1
+    (sent,) = twilio.messages
+    # More retries later replay the same answer, never a second message.
+    again = send(caller, PAYLOAD, headers={"Idempotency-Key": f"r1-{fault}"})
+    assert again["json"]["id"] in ids(answers)
+    assert len(twilio.messages) == 1
+    assert message(caller, again["json"]["id"])["to"] == TO
+    assert sent["to"] == TO
+
+
+@pytest.mark.parametrize("fault", sorted(FAILS))
+def test_r2_a_call_sid_write_failing_after_twilio_placed_it_never_calls_again(
+    caller, twilio, aws_faults, fault
+):
+    aws_faults.script("dynamodb:UpdateItem", FAILS[fault], match=":sid")
+    answers = retrying_client(caller, {"to": TO, "say": "hello"}, f"r2-{fault}", path="/calls")
+    assert answers[-1]["statusCode"] in (201, 202)
+    assert len(ids(answers)) == 1
+    assert len(twilio.calls) == 1
+
+
+def test_r3_keeping_the_answer_failing_never_sends_again_after_the_lock(
+    caller, twilio, jobs, aws_faults, frozen
+):
+    aws_faults.script("dynamodb:UpdateItem", ["500", "500"], match="answer = :answer")
+    first = send(caller, PAYLOAD, headers={"Idempotency-Key": "r3"})
+    assert first["statusCode"] == 201
+    frozen.advance(121)  # the claim's lock has expired: a retry takes it over
+    again = send(caller, PAYLOAD, headers={"Idempotency-Key": "r3"})
+    assert again["statusCode"] in (201, 202)
+    assert again["json"]["id"] == first["json"]["id"]
+    assert len(twilio.messages) == 1
+    frozen.advance(3600)
+    run_schedule("reconcile_sending")
+    jobs.drain(later=True)
+    assert len(twilio.messages) == 1
+
+
+def test_r3_a_claim_whose_answer_was_lost_is_still_ours(caller, twilio, aws_faults):
+    # The claim reached DynamoDB, the answer did not: the SDK's retry meets our own claim.
+    aws_faults.script("dynamodb:PutItem", ["lost"], match="in_progress")
+    first = send(caller, PAYLOAD, headers={"Idempotency-Key": "r3-claim"})
+    assert first["statusCode"] == 201, first["json"]
+    assert len(twilio.messages) == 1
+
+
+def test_a_record_write_whose_answer_was_lost_still_sends_once(caller, twilio, aws_faults):
+    aws_faults.script("dynamodb:PutItem", ["lost"], match='"msg#')
+    first = send(caller, PAYLOAD)
+    assert first["statusCode"] == 201, first["json"]
+    assert len(twilio.messages) == 1
+    assert message(caller, first["json"]["id"])["status"] == "sent"
+
+
+@pytest.mark.parametrize("fault", ["500", "throttle"])
+def test_r4_a_broadcast_write_failing_midway_completes_the_same_broadcast(
+    caller, twilio, jobs, aws_faults, fault
+):
+    recipients = [f"+1510555{n:04d}" for n in range(60)]
+    payload = {"to": recipients, "body": "We open at 9 tomorrow"}
+    aws_faults.script("dynamodb:BatchWriteItem", ["ok", fault, fault, fault, fault, fault])
+    answers = retrying_client(caller, payload, f"r4-{fault}", path="/broadcasts")
+    assert answers[0]["statusCode"] == 503
+    assert answers[-1]["statusCode"] == 202
+    assert len(ids(answers)) == 1
+    run_schedule("dispatch_due")
+    jobs.drain()
+    sent_to = sorted(m["to"] for m in twilio.messages)
+    assert sent_to == sorted(recipients)
+
+
+@pytest.fixture
+def extension_parameters(ssm, app, monkeypatch):
+    import boto3
+
+    from chalicelib.aws import parameters
+    from devkit.ssm_extension import ExtensionServer
+
+    token = "local-demo-session-token"
+    with ExtensionServer(boto3.client("ssm"), token=token) as server:
+        monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(server.port))
+        monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+        parameters.reset()
+        yield server
+
+
+def test_r17_credentials_unreadable_before_the_create_send_once_and_never_orphan(
+    caller, twilio, jobs, aws_faults, extension_parameters, frozen
+):
+    # Parameters are read by name, on demand: the account SID is first needed for the create.
+    aws_faults.script("ssm:GetParameter", ["500"] * 6, match="account_sid")
+    answers = retrying_client(caller, PAYLOAD, "r17")
+    assert answers[0]["statusCode"] == 503
+    assert answers[-1]["statusCode"] == 201
+    assert len(twilio.messages) == 1
+    frozen.advance(3600)
+    run_schedule("reconcile_sending")
+    jobs.drain(later=True)
+    assert len(twilio.messages) == 1
