@@ -134,7 +134,9 @@ def list_inbound(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     since = _single(ctx, "since")
     lower = None
     if since is not None:
-        lower = timing.parse_send_at(since, None).timestamp() if since else None
+        lower = (
+            timing.parse_send_at(since, None, "since", zones=False).timestamp() if since else None
+        )
     limit_text = _single(ctx, "limit")
     limit = PAGE_SIZE
     if limit_text is not None:
