@@ -104,6 +104,8 @@ class VerifiedRequest(NamedTuple):
     # The matched URL up to the route: the stage or base path included, so URLs built on it
     # (callbacks, action URLs) resolve the way Twilio reached this one.
     base_url: str
+    # The X-Twilio-Signature it carried: what a replay guard remembers it by.
+    signature: str = ""
 
     def twilio_param(self, name: str, default: str | None = None) -> str | None:
         """A parameter Twilio sends, from the form body or else the query (the body wins)."""
@@ -338,5 +340,7 @@ def verify(
         ):
             base = url.split("?", 1)[0]
             base = base[: -len(route)] if base.endswith(route) else base
-            return VerifiedRequest(url=url, query=query, form=form, base_url=base)
+            return VerifiedRequest(
+                url=url, query=query, form=form, base_url=base, signature=signature
+            )
     raise SignatureError(MISMATCH, first)
