@@ -34,7 +34,33 @@ def json_object(raw_body: bytes) -> dict[str, Any]:
         raise ValidationError("the request body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ValidationError("the request body must be a JSON object")
+    for key, value in payload.items():
+        if not _encodable(key):
+            raise ValidationError("a field name is not valid Unicode text (a lone surrogate)")
+        if not _encodable(value):
+            raise ValidationError(
+                f"{key} holds text that is not valid Unicode (a lone surrogate)", key
+            )
     return payload
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in value encodes to UTF-8.
+
+    JSON may escape half a surrogate pair ("\\ud800"): json.loads gives a str that DynamoDB, the
+    Twilio client and the logs cannot encode, which would fail later as if storage were down.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(item) for item in value)
+    return True
 
 
 def only_keys(payload: dict[str, Any], allowed: Iterable[str]) -> None:

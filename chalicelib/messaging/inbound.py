@@ -11,6 +11,7 @@ from chalicelib.aws.storage import BY_INBOUND, ConditionFailedError
 from chalicelib.core import clock, settings
 from chalicelib.messaging import deps, messages, optouts, timing
 from chalicelib.telephony import twiml
+from chalicelib.webhooks import replay
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -39,39 +40,57 @@ def _media(request: VerifiedRequest) -> list[str]:
 def receive(request: VerifiedRequest, parameters: Parameters) -> str:
     """/sms: store the message once per MessageSid, then answer keywords or auto-reply.
 
+    A request without a well-formed MessageSid, or one delivered before (its signature seen,
+    re-cut or not), is answered with empty TwiML and changes nothing.
+
     Raises:
         StorageError: the message could not be stored (the webhook then fails, visibly).
     """
+    sid = replay.sid(request, ("MessageSid", "SmsSid"), ("SM", "MM"))
+    if sid is None:
+        logger.warning("inbound message without a well-formed MessageSid ignored")
+        return twiml.message_reply(None)
     config = settings.load()
     table = deps.table(config)
-    sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid") or ""
+    with replay.once(table, request) as first:
+        if not first:
+            return twiml.message_reply(None)
+        return _receive(request, parameters, config, table, sid)
+
+
+def _receive(
+    request: VerifiedRequest,
+    parameters: Parameters,
+    config: settings.Settings,
+    table: Any,
+    sid: str,
+) -> str:
     sender = request.twilio_param("From") or ""
     body = request.twilio_param("Body") or ""
     media = _media(request)
     now = clock.now()
-    if sid:
-        try:
-            table.put(
-                {
-                    "pk": key(sid),
-                    "sid": sid,
-                    "kind": "inbound",
-                    "inbound": "inbound",
-                    "received_at": now,
-                    "from": sender,
-                    "to": request.twilio_param("To") or "",
-                    "body": body,
-                    "media_urls": media,
-                    "expires_at": messages.expires_at(now, config.retention_days),
-                },
-                condition="attribute_not_exists(pk)",
-            )
-        except ConditionFailedError:
-            logger.info("repeated delivery of an inbound message", extra={"message_sid": sid})
+    try:
+        table.put(
+            {
+                "pk": key(sid),
+                "sid": sid,
+                "kind": "inbound",
+                "inbound": "inbound",
+                "received_at": now,
+                "from": sender,
+                "to": request.twilio_param("To") or "",
+                "body": body,
+                "media_urls": media,
+                "expires_at": messages.expires_at(now, config.retention_days),
+            },
+            condition="attribute_not_exists(pk)",
+        )
+    except ConditionFailedError:
+        logger.info("repeated delivery of an inbound message", extra={"message_sid": sid})
     word = optouts.keyword(body)
     # Once per MessageSid, from a real sender: Twilio's retries and replayed requests change
     # nothing, so an old START can never undo a later STOP.
-    changes = bool(word in ("stop", "start") and sid and sender)
+    changes = bool(word in ("stop", "start") and sender)
     if changes and not optouts.first_keyword_delivery(table, sid):
         logger.info("repeated keyword message ignored", extra={"message_sid": sid})
         changes = False
@@ -87,8 +106,7 @@ def receive(request: VerifiedRequest, parameters: Parameters) -> str:
         return twiml.message_reply(parameters.optional("sms/start_reply"))
     if word == "help":
         return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)
-    if sid:
-        _forward(table, config, parameters, request, sid, sender, body, media)
+    _forward(table, config, parameters, request, sid, sender, body, media)
     return twiml.message_reply(parameters.optional("sms/auto_reply"))
 
 
@@ -134,7 +152,9 @@ def list_inbound(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     since = _single(ctx, "since")
     lower = None
     if since is not None:
-        lower = timing.parse_send_at(since, None).timestamp() if since else None
+        lower = (
+            timing.parse_send_at(since, None, "since", zones=False).timestamp() if since else None
+        )
     limit_text = _single(ctx, "limit")
     limit = PAGE_SIZE
     if limit_text is not None:

@@ -36,33 +36,50 @@ def delay(table: Table, rate: float, now: float, *, earliest: float = 0.0) -> fl
 def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
     """Reserve count consecutive slots at rate; returns their epoch times.
 
+    While the counter is ahead of now (whenever sends are queued) a reservation is one atomic
+    ADD, which concurrent senders cannot make each other lose; only a counter left behind now
+    is moved up to now by a conditional write, which one of several racing senders wins while
+    the others then ADD after it. So a crowd of senders never fails for contention (a read and
+    compare-and-set lost 20 rounds in a row with a few dozen at once, a 500 for a webhook).
+
     Raises:
         StorageError: DynamoDB is unreachable.
     """
     if count <= 0:
         return []
     interval = 1.0 / rate
-    for _ in range(20):
-        item = table.get(LIMITER_KEY) or {}
-        previous = item.get("next_ms")
-        start = max(now, (previous or 0) / 1000)
-        # Whole milliseconds: the condition compares exactly what was stored.
-        following = int((start + count * interval) * 1000)
+    # Whole milliseconds: conditions compare exactly what was stored.
+    span = max(1, round(count * interval * 1000))
+    now_ms = int(now * 1000)
+    for _ in range(_ROUNDS):
         try:
-            if previous is None:
-                table.put(
-                    {"pk": LIMITER_KEY, "next_ms": following},
-                    condition="attribute_not_exists(pk)",
-                )
-            else:
-                table.update(
-                    LIMITER_KEY,
-                    "SET next_ms = :new",
-                    condition="next_ms = :old",
-                    values={":new": following, ":old": previous},
-                    returning=False,
-                )
+            after = table.update(
+                LIMITER_KEY,
+                "ADD next_ms :span",
+                condition="next_ms >= :now",
+                values={":span": span, ":now": now_ms},
+            )
+            return _slots(after["next_ms"] - span, count, interval)
         except ConditionFailedError:
-            continue  # another dispatcher reserved first: read again
-        return [start + i * interval for i in range(count)]
-    raise ConditionFailedError(None)
+            pass  # no counter yet, or one behind now: move it up to now
+        try:
+            table.put(
+                {"pk": LIMITER_KEY, "next_ms": now_ms + span},
+                condition="attribute_not_exists(pk) OR next_ms < :now",
+                values={":now": now_ms},
+            )
+            return _slots(now_ms, count, interval)
+        except ConditionFailedError:
+            continue  # another sender moved it up to now first: ADD after it
+    # Not reached in practice (each lost round means another sender moved the counter ahead);
+    # a slot without the ordering guarantee beats failing the send.
+    after = table.update(LIMITER_KEY, "ADD next_ms :span", values={":span": span})
+    return _slots(max(after["next_ms"] - span, now_ms), count, interval)
+
+
+_ROUNDS = 5
+
+
+def _slots(start_ms: int, count: int, interval: float) -> list[float]:
+    start = start_ms / 1000
+    return [start + i * interval for i in range(count)]

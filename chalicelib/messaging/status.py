@@ -9,6 +9,7 @@ from chalicelib.aws.storage import BY_SID, Table
 from chalicelib.core import clock
 from chalicelib.messaging import calls, deps, messages
 from chalicelib.telephony import twiml
+from chalicelib.webhooks import replay
 
 if TYPE_CHECKING:
     from chalicelib.aws.parameters import Parameters
@@ -32,13 +33,23 @@ def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
     write (or follows a send whose answer never came) lands at once; the SID index, and the
     pending callbacks below, serve messages sent before ids were in the URL.
     """
-    sid = request.twilio_param("MessageSid") or request.twilio_param("SmsSid")
+    sid = replay.sid(request, ("MessageSid", "SmsSid"), ("SM", "MM"))
+    if sid is None:
+        logger.warning("status callback without a well-formed MessageSid ignored")
+        return twiml.message_reply(None)
+    table = deps.table()
+    with replay.once(table, request) as first:
+        if first:
+            _message_status(request, table, sid)
+    return twiml.message_reply(None)
+
+
+def _message_status(request: VerifiedRequest, table: Table, sid: str) -> None:
     status = request.twilio_param("MessageStatus") or request.twilio_param("SmsStatus") or ""
     error_code = request.twilio_param("ErrorCode")
-    table = deps.table()
     message_id = request.query.get("id")
     record = table.get(messages.key(message_id)) if message_id else _record_for(sid)
-    if record is None and sid and not message_id:
+    if record is None and not message_id:
         # Without our id, Twilio can call back before the sender has stored the SID it just
         # got: keep the callback a day, to apply when the SID lands (see apply_pending).
         logger.warning("status callback for an unknown message", extra={"message_sid": sid})
@@ -46,13 +57,12 @@ def message_status(request: VerifiedRequest, parameters: Parameters) -> str:
     elif record is None or record.get("kind") != "message":
         logger.warning("status callback for an unknown message", extra={"message_sid": sid})
     else:
-        if sid and not record.get("sid"):
+        if not record.get("sid"):
             messages.learn_sid(table, record, sid)
         if messages.apply_status_callback(table, record, status, error_code):
             logger.info("message status", extra={"id": record["id"], "status": status})
         else:
             logger.info("status callback ignored", extra={"id": record["id"], "status": status})
-    return twiml.message_reply(None)
 
 
 def call_status(request: VerifiedRequest, parameters: Parameters) -> str:
@@ -62,19 +72,28 @@ def call_status(request: VerifiedRequest, parameters: Parameters) -> str:
     overtakes the SID's write, or follows a create that got no clear answer, still lands; the
     SID index serves callbacks of calls placed before ids were in the URL.
     """
-    sid = request.twilio_param("CallSid")
-    status = request.twilio_param("CallStatus") or ""
+    sid = replay.sid(request, ("CallSid",), ("CA",))
+    if sid is None:
+        logger.warning("status callback without a well-formed CallSid ignored")
+        return twiml.message_reply(None)
     table = deps.table()
+    with replay.once(table, request) as first:
+        if first:
+            _call_status(request, table, sid)
+    return twiml.message_reply(None)
+
+
+def _call_status(request: VerifiedRequest, table: Table, sid: str) -> None:
+    status = request.twilio_param("CallStatus") or ""
     call_id = request.query.get("id")
     record = table.get(calls.key(call_id)) if call_id else _record_for(sid)
     if record is None or record.get("kind") != "call":
         logger.warning("status callback for an unknown call", extra={"call_sid": sid})
-        return twiml.message_reply(None)
-    if sid and not record.get("sid"):
+        return
+    if not record.get("sid"):
         calls.learn_sid(table, record, sid)
     if not calls.apply_status_callback(table, record, status, request.twilio_param("ErrorCode")):
         logger.info("status callback ignored", extra={"id": record["id"], "status": status})
-    return twiml.message_reply(None)
 
 
 PENDING_TTL = 86400

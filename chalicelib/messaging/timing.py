@@ -47,23 +47,33 @@ def local_to_utc(local: datetime, tz: object) -> datetime:
     return local.replace(tzinfo=tz, fold=0).astimezone(UTC)  # type: ignore[arg-type]
 
 
-def parse_send_at(value: object, tz: object | None) -> datetime:
+def parse_send_at(
+    value: object, tz: object | None, field: str = "send_at", *, zones: bool = True
+) -> datetime:
     """An ISO-8601 instant with an offset, or a local time with a time zone, as UTC.
 
     Raises:
-        ValidationError: unparsable, or a local time without timezone.
+        ValidationError: unparsable, out of the calendar's range once in UTC, or a local time
+            without timezone (naming field, or timezone where the route takes one: zones).
     """
+    message = f"{field} must be an ISO-8601 date and time"
     if not isinstance(value, str):
-        raise ValidationError("send_at must be an ISO-8601 date and time", "send_at")
+        raise ValidationError(message, field)
     try:
         parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
     except ValueError:
-        raise ValidationError("send_at must be an ISO-8601 date and time", "send_at") from None
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    if tz is None:
-        raise ValidationError("send_at has no UTC offset: add one, or give a timezone", "timezone")
-    return local_to_utc(parsed, tz)
+        raise ValidationError(message, field) from None
+    if parsed.tzinfo is None and tz is None:
+        if not zones:
+            raise ValidationError(f"{field} has no UTC offset: add one", field)
+        raise ValidationError(f"{field} has no UTC offset: add one, or give a timezone", "timezone")
+    try:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        return local_to_utc(parsed, tz)
+    except OverflowError:
+        # 0001-01-01T00:00+01:00 is in year 0 in UTC, 9999-12-31T23:59-01:00 in year 10000.
+        raise ValidationError(f"{field} is out of range", field) from None
 
 
 def check_lead(send_at: datetime, now: datetime) -> None:

@@ -193,3 +193,29 @@ def defer(jobs: Iterable[Job]) -> None:
                 "twimlet notification not queued",
                 extra={"kind": job.kind, "reference": job.reference, "error": type(exc).__name__},
             )
+
+
+def defer_once(verified: VerifiedRequest, jobs: list[Job]) -> None:
+    """Queue jobs on a signed request's first delivery only (see webhooks.replay).
+
+    Nothing to queue, nothing written: the twimlet stays free of storage. When the request
+    cannot be remembered, the jobs are logged and not queued, as when the queue is down, and
+    the caller's TwiML is answered regardless.
+    """
+    if not jobs:
+        return
+    from chalicelib.aws import storage
+    from chalicelib.core import settings
+    from chalicelib.webhooks import replay
+
+    try:
+        table = storage.get_table(settings.load().require_table())
+        with replay.once(table, verified) as first:
+            if first:
+                defer(jobs)
+    except (settings.SettingError, storage.StorageError) as exc:
+        for job in jobs:
+            logger.error(
+                "twimlet notification not queued",
+                extra={"kind": job.kind, "reference": job.reference, "error": type(exc).__name__},
+            )

@@ -15,11 +15,12 @@ from chalicelib.twimlets.common import (
     Job,
     add_message,
     attribute,
-    defer,
+    defer_once,
     digits,
     read,
     text,
 )
+from chalicelib.webhooks import replay
 
 if TYPE_CHECKING:
     from chalicelib.aws.parameters import Parameters
@@ -80,11 +81,17 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
     )
 
     jobs: list[Job] = []
-    if (
+    call = inputs.field("CallSid")
+    notify = (
         moderated
         and not is_moderator
         and phpargs.truthy(inputs.config.get("EnableSmsNotifications"))
-    ):
+    )
+    if notify and not replay.is_sid(call, "CA"):
+        # Each join texts once, keyed by its CallSid: without one (a re-cut request) none.
+        logger.warning("conference join without a well-formed CallSid; no SMS sent")
+        notify = False
+    if notify:
         # Sent through the REST API by the queue worker: voice TwiML cannot hold <Message>.
         body = SMS_TEXT.format(caller=inputs.field("Caller"))
         for moderator in moderators:
@@ -93,10 +100,9 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
                 logger.warning("conference moderator has no usable number; no SMS sent")
                 continue
             # Once per call joining: a replayed or retried join texts nobody again.
-            call = inputs.field("CallSid")
             key = f"conference-join:{call}:{hashlib.sha256(to.encode()).hexdigest()[:16]}"
-            payload = {"to": to, "body": body, **({"event": key} if call else {})}
-            jobs.append(Job("sms_notification", payload, "conference", key if call else ""))
+            payload = {"to": to, "body": body, "event": key}
+            jobs.append(Job("sms_notification", payload, "conference", key))
 
     message = inputs.conf("Message") or ""
     add_message(response, message, trimmed=False, default=GREETING)
@@ -124,5 +130,5 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
 def conference_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/conference."""
     twiml, jobs = conference(read(verified))
-    defer(jobs)
+    defer_once(verified, jobs)
     return twiml

@@ -11,7 +11,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.aws import clients, parameters
 from chalicelib.core import settings
-from chalicelib.twimlets.common import Inputs, Job, add_message, defer, read
+from chalicelib.twimlets.common import Inputs, Job, add_message, defer_once, read
+from chalicelib.webhooks import replay
 
 if TYPE_CHECKING:
     from chalicelib.aws.parameters import Parameters
@@ -135,19 +136,26 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
     notify_sms = inputs.conf("NotifySms") or ""
     caller = inputs.first_field("From", "Caller")
     recording_url = inputs.field("RecordingUrl")
-    recording = inputs.field("RecordingSid") or recording_url
+    # Notifications are keyed by the recording: without a well-formed RecordingSid (a re-cut
+    # request) nobody is notified.
+    recording = inputs.field("RecordingSid")
+    if not replay.is_sid(recording, "RE"):
+        recording = ""
 
     status = inputs.field("TranscriptionStatus").lower()
     if status in ("completed", "failed"):
         # The transcribeCallback: notify, and answer an empty 200 (Twilio reads nothing here).
         transcription = inputs.field("TranscriptionText") if status == "completed" else None
+        if not recording:
+            logger.warning("voicemail transcription without a well-formed RecordingSid")
+            return "", []
         jobs = notifications(
             email=email,
             notify_sms=notify_sms,
             caller=caller,
             recording_url=recording_url,
             transcription=transcription,
-            event=f"voicemail-transcription:{recording}" if recording else "",
+            event=f"voicemail-transcription:{recording}",
         )
         return "", jobs
 
@@ -159,6 +167,9 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
         response.hangup()
         if transcribing:
             # The notification waits for the transcribeCallback.
+            return str(response), []
+        if not recording:
+            logger.warning("voicemail recording without a well-formed RecordingSid")
             return str(response), []
         jobs = notifications(
             email=email,
@@ -185,7 +196,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
 def voicemail_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/voicemail."""
     twiml, jobs = voicemail(read(verified))
-    defer(jobs)
+    defer_once(verified, jobs)
     return twiml
 
 

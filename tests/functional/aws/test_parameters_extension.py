@@ -123,7 +123,7 @@ SMS = {
         ("/voice", CALL, []),
         ("/fallback", CALL, []),
         ("/twimlets/message?Message%5B0%5D=Hello", CALL, []),
-        # /sms writes: it loads botocore for its one PutItem, and nothing heavier.
+        # /sms writes (its replay marker and the message): botocore, and nothing heavier.
         ("/sms", SMS, ["botocore"]),
     ],
 )

@@ -288,3 +288,26 @@ def test_logs_are_json_with_context_and_no_secrets(caller, ssm, log_lines, capsy
 def test_unknown_method_and_route_shape(caller):
     event = rest_event("DELETE", f"{EXECUTE_API}/voice", routes=caller.routes)
     assert caller.invoke(event)["statusCode"] == 405
+
+
+def test_too_many_fields_are_refused_before_the_secrets_are_read(caller, ssm):
+    # No token in the store: reading the secrets would fail (500); 413 must come first.
+    ssm.delete_parameter(Name=f"{demo.SSM_PATH}/twilio/auth_token")
+    many = [(f"F{i}", "") for i in range(300)]
+    assert caller.webhook("/sms", many)["statusCode"] == 413
+    assert caller.webhook("/sms", many, base64_body=True)["statusCode"] == 413
+    assert caller.webhook("/sms", SMS)["statusCode"] == 500  # the store is what fails here
+
+
+@pytest.mark.parametrize("digest", ["%C3%A9", "%C3%A9" * 64, "%00", "%ED%A0%80"])
+def test_a_body_hash_that_is_not_hex_is_403_not_500(caller, digest):
+    from twilio.request_validator import RequestValidator
+
+    from devkit.events import twilio_headers
+
+    url = f"{EXECUTE_API}/voice?bodySHA256={digest}"
+    signature = RequestValidator(demo.AUTH_TOKEN).compute_signature(url, {})
+    headers = {**twilio_headers(url, signature, form=False), "Content-Type": "application/json"}
+    event = rest_event("POST", url, routes=caller.routes, body='{"a": 1}', headers=headers)
+    response = caller.invoke(event)
+    assert response["statusCode"] == 403

@@ -13,6 +13,7 @@ from .support import EXECUTE_API, assert_twiml, request
 
 GREETING = "<Say>You are now entering the conference line.</Say>"
 EMPTY_ROOM = "d41d8cd98f00b204e9800998ecf8427e"
+CALL_SID = "CA" + "1" * 32
 SMS = "+13105550110 has entered your conference.  Call the number this text came from to join."
 
 
@@ -23,7 +24,12 @@ def run(query, form=None, **options):
 def test_example_sends_the_sms_through_the_queue_not_as_message():
     twiml, jobs = run(
         "Moderators%5B%5D=212-555-0147&EnableSmsNotifications=1&Music=classical",
-        {"From": "+13105550110", "Caller": "+13105550110", "To": "+15005550006"},
+        {
+            "CallSid": CALL_SID,
+            "From": "+13105550110",
+            "Caller": "+13105550110",
+            "To": "+15005550006",
+        },
     )
     assert_twiml(
         twiml,
@@ -32,7 +38,9 @@ def test_example_sends_the_sms_through_the_queue_not_as_message():
         'waitMethod="GET" startConferenceOnEnter="false">98cdfbeadfd26fdb5525852e06488244'
         "</Conference></Dial></Response>",
     )
-    assert jobs == [Job("sms_notification", {"to": "+12125550147", "body": SMS}, "conference")]
+    event = f"conference-join:{CALL_SID}:{hashlib.sha256(b'+12125550147').hexdigest()[:16]}"
+    payload = {"to": "+12125550147", "body": SMS, "event": event}
+    assert jobs == [Job("sms_notification", payload, "conference", event)]
     assert hashlib.md5(b"2125550147").hexdigest() == "98cdfbeadfd26fdb5525852e06488244"
 
 
@@ -98,7 +106,7 @@ def test_moderators(moderators, caller, start):
 
 def test_sms_alerts_only_for_non_moderators_with_notifications_on():
     query = "Moderators[]=2125550147&Moderators[]=%2B447700900123&Moderators[]=555-0100"
-    caller = {"From": "+13105550110", "Caller": "+13105550110", "To": "+15005550006"}
+    caller = {"CallSid": CALL_SID, "From": "+13105550110", "Caller": "+13105550110"}
     _, jobs = run(query + "&EnableSmsNotifications=true", caller)
     # The 7-digit moderator has no E.164 form and gets no SMS.
     assert [job.payload["to"] for job in jobs] == ["+12125550147", "+447700900123"]
@@ -106,10 +114,18 @@ def test_sms_alerts_only_for_non_moderators_with_notifications_on():
     assert run(query, caller)[1] == []
     assert run(query + "&EnableSmsNotifications=1", {"From": "+12125550147"})[1] == []
     assert run("Moderators=2125550147&EnableSmsNotifications=1", caller)[1] == []
+    # Each join texts once, by its CallSid: a join without a well-formed one texts nobody.
+    for sid in (None, "CA1", CALL_SID + "CallStatus"):
+        form = {k: v for k, v in caller.items() if k != "CallSid"}
+        assert (
+            run(query + "&EnableSmsNotifications=1", {**form, "CallSid": sid} if sid else form)[1]
+            == []
+        )
 
 
 def test_sms_text_uses_caller_even_when_missing():
-    _, jobs = run("Moderators[]=2125550147&EnableSmsNotifications=1", {"From": "+13105550110"})
+    form = {"CallSid": CALL_SID, "From": "+13105550110"}
+    _, jobs = run("Moderators[]=2125550147&EnableSmsNotifications=1", form)
     assert jobs[0].payload["body"] == " " + SMS.split(" ", 1)[1]
 
 

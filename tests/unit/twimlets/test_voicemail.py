@@ -16,6 +16,7 @@ from .support import assert_twiml, request
 SELF = "https://voice.example.com/twimlets/voicemail"
 THANKS = "<Response><Say>Thanks. Good bye.</Say><Hangup/></Response>"
 RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE5f0c"
+RECORDING_SID = "RE" + "5f0c" * 8
 
 
 def run(query, form=None):
@@ -62,7 +63,7 @@ def test_first_request(query, expected):
 def test_recording_without_transcription_notifies_at_once():
     twiml, jobs = run(
         "Email=ops%40example.org&Transcribe=false",
-        {"RecordingUrl": RECORDING, "From": "+16175550134"},
+        {"RecordingUrl": RECORDING, "RecordingSid": RECORDING_SID, "From": "+16175550134"},
     )
     assert_twiml(twiml, THANKS)
     assert jobs == [
@@ -79,11 +80,20 @@ def test_recording_without_transcription_notifies_at_once():
         )
     ]
     # Once per recording: the same webhook delivered again names the same event.
-    assert jobs[0].once.startswith(f"voicemail-recording:{RECORDING}:email:")
-    assert (
-        run("Email=ops%40example.org&Transcribe=false", {"RecordingUrl": RECORDING})[1][0].once
-        == jobs[0].once
-    )
+    assert jobs[0].once.startswith(f"voicemail-recording:{RECORDING_SID}:email:")
+    again = {"RecordingUrl": RECORDING, "RecordingSid": RECORDING_SID}
+    assert run("Email=ops%40example.org&Transcribe=false", again)[1][0].once == jobs[0].once
+
+
+def test_a_recording_without_a_well_formed_sid_notifies_nobody():
+    # A re-cut request can merge the next field into the SID, or take the SID away.
+    for sid in (None, "RE5f0c", RECORDING_SID + "RecordingUrl"):
+        form = {"RecordingUrl": RECORDING, **({"RecordingSid": sid} if sid else {})}
+        twiml, jobs = run("Email=ops%40example.org&Transcribe=false", form)
+        assert_twiml(twiml, THANKS)
+        assert jobs == []
+        callback = {**form, "TranscriptionStatus": "completed", "TranscriptionText": "Hi"}
+        assert run("Email=ops%40example.org", callback) == ("", [])
 
 
 def test_recording_with_transcription_waits_for_the_callback():
@@ -103,6 +113,7 @@ def test_transcription_callback_answers_empty_and_notifies(status, transcription
             "TranscriptionStatus": status,
             "TranscriptionText": "Call me back",
             "RecordingUrl": RECORDING,
+            "RecordingSid": RECORDING_SID,
             "From": "",
             "Caller": "+16175550134",
         },
@@ -133,7 +144,8 @@ def test_other_transcription_statuses_fall_through():
     ],
 )
 def test_who_is_notified(query, kinds):
-    _, jobs = run(query + "&Transcribe=false", {"RecordingUrl": RECORDING})
+    form = {"RecordingUrl": RECORDING, "RecordingSid": RECORDING_SID}
+    _, jobs = run(query + "&Transcribe=false", form)
     assert [job.kind for job in jobs] == kinds
 
 
