@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import json
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
@@ -103,13 +104,21 @@ def _event_key(once: str) -> str:
 
 def _claim_event(table: storage.Table, once: str) -> bool:
     now = clock.now()
+    writer = os.urandom(8).hex()
     try:
         table.put(
-            {"pk": _event_key(once), "at": now, "expires_at": int(now + ONCE_TTL)},
+            {
+                "pk": _event_key(once),
+                "at": now,
+                "expires_at": int(now + ONCE_TTL),
+                "writer": writer,
+            },
             condition="attribute_not_exists(pk) OR expires_at < :now",
             values={":now": int(now)},
         )
-    except storage.ConditionFailedError:
+    except storage.ConditionFailedError as exc:
+        if (exc.current or {}).get("writer") == writer:
+            return True  # our own marker: applied, its answer lost, retried by the SDK
         logger.info("job for this event queued before; not again")
         return False
     return True

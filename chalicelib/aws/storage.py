@@ -30,9 +30,11 @@ BY_INBOUND = "by-inbound"
 class ConditionFailedError(Exception):
     """A conditional write found the item in another state; current holds it (or None)."""
 
-    def __init__(self, current: dict[str, Any] | None) -> None:
+    def __init__(self, current: dict[str, Any] | None, *, reasons: list[str] | None = None):
         super().__init__("condition failed")
         self.current = current
+        # For a transaction: each write's cancellation code ("ConditionalCheckFailed", "None").
+        self.reasons = reasons or []
 
 
 def get_client() -> Any:
@@ -114,6 +116,7 @@ _OPERATIONS = {
     "Query": "query",
     "BatchWriteItem": "batch_write_item",
     "BatchGetItem": "batch_get_item",
+    "TransactWriteItems": "transact_write_items",
 }
 
 
@@ -155,6 +158,9 @@ class Table:
             code = clients.failure(exc)
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailedError(self._de(exc.response.get("Item"))) from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
+                raise ConditionFailedError(None, reasons=reasons) from exc
             raise StorageError(f"{action} failed: {code}") from exc
 
     def get(self, pk: str, *, consistent: bool = True) -> dict[str, Any] | None:
@@ -221,6 +227,30 @@ class Table:
     def delete(self, pk: str) -> None:
         """Remove an item (no error when absent)."""
         self._call("DeleteItem", Key=self._ser({"pk": pk}))
+
+    def transact(self, writes: list[dict[str, Any]]) -> None:
+        """Apply writes all or none: each {"put": item, "condition": …, "values": {…}} or
+        {"delete": pk}.
+
+        Raises:
+            ConditionFailedError: a condition did not hold; reasons says whose (nothing written).
+        """
+        request = []
+        for write in writes:
+            if "delete" in write:
+                request.append(
+                    {"Delete": {"TableName": self.name, "Key": self._ser({"pk": write["delete"]})}}
+                )
+                continue
+            put = {"TableName": self.name, "Item": self._ser(write["put"])}
+            if write.get("condition"):
+                put["ConditionExpression"] = write["condition"]
+            if write.get("values"):
+                put["ExpressionAttributeValues"] = self._ser(write["values"])
+            request.append({"Put": put})
+        # botocore fills in ClientRequestToken, and its retry repeats it: DynamoDB answers a
+        # repeat within ten minutes as the first, so a lost answer's retry applies nothing twice.
+        self._call_raw("TransactWriteItems", {"TransactItems": request})
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> None:
         """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""

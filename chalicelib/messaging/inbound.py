@@ -52,6 +52,10 @@ def receive(request: VerifiedRequest, parameters: Parameters) -> str:
         return twiml.message_reply(None)
     config = settings.load()
     table = deps.table(config)
+    word = optouts.keyword(request.twilio_param("Body"))
+    sender = request.twilio_param("From") or ""
+    if word in ("stop", "start") and sender:
+        return _keyword(request, parameters, config, table, sid, word, sender)
     with replay.once(table, request) as first:
         if not first:
             return twiml.message_reply(None)
@@ -68,6 +72,22 @@ def _receive(
     sender = request.twilio_param("From") or ""
     body = request.twilio_param("Body") or ""
     media = _media(request)
+    _store(table, config, request, sid)
+    word = optouts.keyword(body)
+    if word in ("stop", "start"):  # without a From: nobody's opt-out to change
+        return twiml.message_reply(parameters.optional(f"sms/{word}_reply"))
+    if word == "help":
+        return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)
+    _forward(table, config, parameters, request, sid, sender, body, media)
+    return twiml.message_reply(parameters.optional("sms/auto_reply"))
+
+
+def _store(table: Any, config: settings.Settings, request: VerifiedRequest, sid: str) -> None:
+    """Keep an inbound message once per MessageSid.
+
+    Raises:
+        StorageError: it could not be stored.
+    """
     now = clock.now()
     try:
         table.put(
@@ -77,37 +97,37 @@ def _receive(
                 "kind": "inbound",
                 "inbound": "inbound",
                 "received_at": now,
-                "from": sender,
+                "from": request.twilio_param("From") or "",
                 "to": request.twilio_param("To") or "",
-                "body": body,
-                "media_urls": media,
+                "body": request.twilio_param("Body") or "",
+                "media_urls": _media(request),
                 "expires_at": messages.expires_at(now, config.retention_days),
             },
             condition="attribute_not_exists(pk)",
         )
     except ConditionFailedError:
         logger.info("repeated delivery of an inbound message", extra={"message_sid": sid})
-    word = optouts.keyword(body)
-    # Once per MessageSid, from a real sender: Twilio's retries and replayed requests change
-    # nothing, so an old START can never undo a later STOP.
-    changes = bool(word in ("stop", "start") and sender)
-    if changes and not optouts.first_keyword_delivery(table, sid):
+
+
+def _keyword(
+    request: VerifiedRequest,
+    parameters: Parameters,
+    config: settings.Settings,
+    table: Any,
+    sid: str,
+    word: str,
+    sender: str,
+) -> str:
+    """STOP or START: stored, then applied with its markers in one transaction; a repeat (the
+    same MessageSid, or the same signed request) is answered with empty TwiML."""
+    _store(table, config, request, sid)
+    if not optouts.apply_keyword(
+        table, sid, word, sender, replay_key=replay.marker_key(request), window=replay.WINDOW
+    ):
         logger.info("repeated keyword message ignored", extra={"message_sid": sid})
-        changes = False
-    if word == "stop":
-        if changes:
-            optouts.record_opt_out(table, sender, source="keyword")
-            logger.info("opt-out recorded", extra={"from": sender})
-        return twiml.message_reply(parameters.optional("sms/stop_reply"))
-    if word == "start":
-        if changes:
-            optouts.remove_opt_out(table, sender)
-            logger.info("opt-out removed", extra={"from": sender})
-        return twiml.message_reply(parameters.optional("sms/start_reply"))
-    if word == "help":
-        return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)
-    _forward(table, config, parameters, request, sid, sender, body, media)
-    return twiml.message_reply(parameters.optional("sms/auto_reply"))
+        return twiml.message_reply(None)
+    logger.info("opt-out recorded" if word == "stop" else "opt-out removed", extra={"from": sender})
+    return twiml.message_reply(parameters.optional(f"sms/{word}_reply"))
 
 
 def _forward(

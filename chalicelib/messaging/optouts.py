@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
@@ -43,16 +44,38 @@ def remove_opt_out(table: Table, number: str) -> None:
     table.delete(key(number))
 
 
-def first_keyword_delivery(table: Table, message_sid: str) -> bool:
-    """Claim a keyword message's one effect: False when this MessageSid was seen before.
+def apply_keyword(
+    table: Table, message_sid: str, word: str, number: str, *, replay_key: str, window: float
+) -> bool:
+    """Apply STOP or START once per MessageSid and per signed request, in one transaction with
+    the markers that say so: False when either was seen before (nothing changes).
 
-    Kept without expiry (a few bytes per keyword message): a START captured and replayed any
-    time later must not undo the STOP that followed it.
+    Written together, a marker can never exist without its change: a STOP whose write failed is
+    applied by Twilio's retry, and a START replayed later never undoes the STOP that followed.
+
+    Raises:
+        StorageError: nothing was written (the webhook fails; Twilio's retry applies it).
     """
+    now = clock.now()
+    change: dict[str, Any]
+    if word == "stop":
+        change = {"put": {"pk": key(number), "number": number, "source": "keyword", "at": now}}
+    else:
+        change = {"delete": key(number)}
     try:
-        table.put(
-            {"pk": f"keyword#{message_sid}", "at": clock.now()},
-            condition="attribute_not_exists(pk)",
+        table.transact(
+            [
+                {
+                    "put": {"pk": replay_key, "at": now, "expires_at": int(now + window)},
+                    "condition": "attribute_not_exists(pk) OR expires_at < :now",
+                    "values": {":now": int(now)},
+                },
+                {
+                    "put": {"pk": f"keyword#{message_sid}", "at": now},
+                    "condition": "attribute_not_exists(pk)",
+                },
+                change,
+            ]
         )
     except ConditionFailedError:
         return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,17 +75,20 @@ def once(table: Table, request: VerifiedRequest) -> Iterator[bool]:
 
     key = marker_key(request)
     now = clock.now()
+    writer = os.urandom(8).hex()
     try:
         table.put(
-            {"pk": key, "at": now, "expires_at": int(now + WINDOW)},
+            {"pk": key, "at": now, "expires_at": int(now + WINDOW), "writer": writer},
             # DynamoDB deletes expired items up to days late: past its expiry a marker is gone.
             condition="attribute_not_exists(pk) OR expires_at < :now",
             values={":now": int(now)},
         )
-    except ConditionFailedError:
-        logger.info("webhook replay ignored", extra={"route": _route(request)})
-        yield False
-        return
+    except ConditionFailedError as exc:
+        # Unless it is our own marker, applied with its answer lost and retried by the SDK.
+        if (exc.current or {}).get("writer") != writer:
+            logger.info("webhook replay ignored", extra={"route": _route(request)})
+            yield False
+            return
     try:
         yield True
     except BaseException:

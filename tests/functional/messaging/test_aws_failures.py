@@ -142,3 +142,41 @@ def test_r17_credentials_unreadable_before_the_create_send_once_and_never_orphan
     run_schedule("reconcile_sending")
     jobs.drain(later=True)
     assert len(twilio.messages) == 1
+
+
+def inbound_stop(sid, body="STOP"):
+    from devkit import demo
+
+    return {
+        "MessageSid": sid,
+        "AccountSid": demo.ACCOUNT_SID,
+        "From": TO,
+        "To": demo.NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+@pytest.mark.parametrize("fault", ["500", "lost"])
+def test_r7_a_stop_is_never_lost_when_its_opt_out_write_fails(caller, twilio, aws_faults, fault):
+    # Whichever write records the opt-out fails on both SDK attempts; Twilio then retries the
+    # webhook, the same signed request, as it does after a 500 or a connection it lost.
+    for operation in ("dynamodb:PutItem", "dynamodb:TransactWriteItems"):
+        aws_faults.script(operation, [fault, fault], match="optout#")
+    stop = inbound_stop("SM" + "5" * 32)
+    for _ in range(3):  # Twilio's retries
+        if caller.webhook("/sms", stop)["statusCode"] == 200:
+            break
+    response = send(caller, PAYLOAD)
+    assert response["statusCode"] == 409, response["json"]
+    assert response["json"]["error"]["reason"] == "opted_out"
+    assert twilio.messages == []
+
+
+def test_a_webhook_whose_replay_marker_answer_was_lost_still_acts(caller, aws_faults):
+    # The marker reached DynamoDB, its answer did not: the SDK's retry meets our own marker.
+    aws_faults.script("dynamodb:PutItem", ["lost"], match="replay#")
+    sid = "SM" + "6" * 32
+    assert caller.webhook("/sms", inbound_stop(sid, body="Running late"))["statusCode"] == 200
+    listed = caller.api("/inbound", method="GET")["json"]
+    assert [m["sid"] for m in listed["messages"]] == [sid]

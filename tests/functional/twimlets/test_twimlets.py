@@ -666,6 +666,18 @@ def test_a_failed_email_is_logged_and_retried_not_dropped(app, ssm, jobs, moto_u
     assert len(sent_emails(moto_url)) == 1
 
 
+def test_a_notification_whose_marker_answer_was_lost_still_goes_out(
+    app, ses, jobs, moto_url, aws_faults
+):
+    # The once-per-recording marker reached DynamoDB, its answer did not: the SDK's retry meets
+    # our own marker, which must not read as "queued before".
+    aws_faults.script("dynamodb:PutItem", ["lost"], match="once#")
+    url = f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org&Transcribe=false"
+    phone(app).call(url)
+    jobs.drain()
+    assert len(sent_emails(moto_url)) == 1
+
+
 def replay(app: Any, request: Any, times: int) -> None:
     """Send a request the phone made again, signed as Twilio signs it (a retry, or a replay)."""
     from devkit.events import LambdaContext, twilio_event
