@@ -126,8 +126,12 @@ class AwsFaults:
         operations: Iterable[str] | None = None,
         seed: int | None = None,
         hang_seconds: float = 12.0,
+        spare: Iterable[str] = (),
     ) -> None:
         """Give a seeded share `rate` of requests to `operations` one of `faults`; forget scripts.
+
+        Requests signed with an access key in `spare` never get a fault: a test's harness standing
+        in for AWS's own machinery (the SQS event source polls and deletes; the app does not).
 
         Raises:
             FaultError (a ValueError): a rate outside [0, 1], an unknown fault or operation, a
@@ -146,10 +150,13 @@ class AwsFaults:
             or hang_seconds < 0
         ):
             raise FaultError("hang_seconds", "a number of seconds, 0 or more")
+        if isinstance(spare, str) or not all(isinstance(key, str) for key in spare):
+            raise FaultError("spare", "a list of access key ids")
         with self._lock:
             self._rate, self._faults, self._operations = float(rate), chosen, frozenset(ops)
             self._listed = ops
             self._seed, self._hang_seconds = seed, float(hang_seconds)
+            self.spared = frozenset(spare)
             self._rng = random.Random(seed)
             self._scripts: list[tuple[str, str | None, deque[str]]] = []
 
@@ -204,6 +211,7 @@ class AwsFaults:
                 "operations": list(self._listed),
                 "seed": self._seed,
                 "hang_seconds": self._hang_seconds,
+                "spare": sorted(self.spared),
                 "scripts": [
                     {"operation": op, "faults": list(steps), "match": match}
                     for op, match, steps in self._scripts
@@ -256,6 +264,13 @@ def operation_of(environ: dict[str, Any], body: bytes) -> str | None:
     return f"{service}:{action}" if action else None
 
 
+def _access_key(environ: dict[str, Any]) -> str:
+    """The access key a SigV4 request was signed with ("" when unsigned)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    _, found, rest = authorization.partition("Credential=")
+    return rest.split("/", 1)[0] if found else ""
+
+
 def _read_body(environ: dict[str, Any]) -> bytes:
     """The request body, put back for moto to read again."""
     stream = environ["wsgi.input"]
@@ -295,6 +310,8 @@ class FaultLayer:
             return control(self.faults, environ, start_response)
         if not self.faults.active():
             return self.app(environ, start_response)
+        if self.faults.spared and _access_key(environ) in self.faults.spared:
+            return self.app(environ, start_response)
         body = _read_body(environ)
         operation = operation_of(environ, body)
         fault = self.faults.next(operation, body) if operation else None
@@ -314,7 +331,7 @@ class FaultLayer:
         return [payload]
 
 
-_CONFIG_KEYS = ("rate", "faults", "operations", "seed", "hang_seconds")
+_CONFIG_KEYS = ("rate", "faults", "operations", "seed", "hang_seconds", "spare")
 _SCRIPT_KEYS = ("operation", "faults", "match")
 
 

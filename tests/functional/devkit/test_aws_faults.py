@@ -294,6 +294,23 @@ def test_unrelated_requests_pass_untouched(
     assert aws_faults.counts() == {"dynamodb:PutItem 500": 1}
 
 
+def test_requests_signed_with_a_spared_key_pass_untouched(
+    aws: Any, aws_faults: AwsFaults, table: str, moto_url: str
+) -> None:
+    aws_faults.configure(rate=1.0, faults=["500"], spare=["HARNESS"])
+    harness = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="HARNESS",
+        aws_secret_access_key="x",
+    )
+    harness.put_item(TableName=table, Item={"pk": {"S": "spared"}})
+    with pytest.raises(ClientError):
+        aws("dynamodb").put_item(TableName=table, Item={"pk": {"S": "not"}})
+    assert aws_faults.counts() == {"dynamodb:PutItem 500": 1}
+
+
 def test_sqs_query_protocol_gets_the_query_error(moto_url: str, aws_faults: AwsFaults) -> None:
     aws_faults.script("sqs:SendMessage", ["throttle"])
     request = AWSRequest(
