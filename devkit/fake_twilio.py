@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from devkit.phone import OverHttp, Phone, Reply
 from devkit.twilio_callbacks import StatusCallbacks, on_this_machine
-from devkit.twilio_faults import Faults
+from devkit.twilio_faults import THEN_CREATE, Faults, Pending
 from devkit.twilio_numbers import Numbers, NumbersError
 from devkit.twilio_resources import (  # noqa: F401 (RecordedRequest, rewrite_body: public)
     _PRIVATE,
@@ -62,9 +62,9 @@ class _Inline:
 
 
 class _Late(Exception):
-    """Answer this, but only after the faults' late_seconds (the record exists already)."""
+    """Answer this, but only after the faults' late_seconds (payload: the record as it is then)."""
 
-    def __init__(self, status: int, payload: dict[str, Any]) -> None:
+    def __init__(self, status: int, payload: Callable[[], dict[str, Any]]) -> None:
         super().__init__("late")
         self.status, self.payload = status, payload
 
@@ -89,6 +89,7 @@ class FakeTwilio:
         self._address, self.latency, self.url = (host, port), latency, ""
         self._lock = threading.Lock()
         self.faults = Faults()
+        self._pending = Pending()  # creates a "...-then-create" fault put off
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
         # Told of every message and call created (make run prints a line for each).
         self.on_create: Callable[[str, dict[str, Any]], None] | None = None
@@ -133,7 +134,8 @@ class FakeTwilio:
 
     def reset(self) -> None:
         """Forget messages, calls, the request log, faults, rewriting and callback settings
-        (latency and the callback transport stay)."""
+        (latency and the callback transport stay); creates put off never happen."""
+        self._pending.cancel()  # first: none may land in the lists cleared below
         self.rewrite_bodies = False
         self.complete_after = None
         self.call_outcomes = {}
@@ -153,19 +155,37 @@ class FakeTwilio:
         outcomes: tuple[str, ...] | None = None,
         seed: int | None = None,
         late_seconds: float = 7.0,
+        create_after: float = 3.0,
     ) -> None:
         """Give a share `rate` of creates a bad outcome (devkit/twilio_faults.py): one of
         `outcomes`, or else of `statuses` (errors answered before anything is created).
 
         Raises:
-            ValueError: a rate outside [0, 1], or an outcome the fake does not know.
+            ValueError: a rate outside [0, 1], an outcome the fake does not know, or negative
+                seconds.
         """
         chosen = outcomes if outcomes is not None else tuple(str(s) for s in statuses)
-        self.faults.configure(rate=rate, outcomes=chosen, seed=seed, late_seconds=late_seconds)
+        self.faults.configure(
+            rate=rate,
+            outcomes=chosen,
+            seed=seed,
+            late_seconds=late_seconds,
+            create_after=create_after,
+        )
 
     def script_faults(self, *outcomes: str) -> None:
         """The next creates get these outcomes in order ("ok" for a plain success)."""
         self.faults.script(outcomes)
+
+    @property
+    def pending_creates(self) -> int:
+        """How many creates a "...-then-create" fault has put off and not yet made."""
+        return len(self._pending)
+
+    def run_pending_creates(self) -> int:
+        """Make every create put off now, oldest first (instead of create_after seconds after
+        its request); how many were made."""
+        return self._pending.run_all()
 
     # Copies, so callers can read while the server keeps appending.
     @property
@@ -239,6 +259,29 @@ class FakeTwilio:
                         stored["transcript"] = record["transcript"]
         self.callbacks.call_created(record)
 
+    def _create(self, kind: str, record: dict[str, Any]) -> None:
+        """Put a new record in its list, dated now, and tell whoever should know of it."""
+        now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+        record.update(date_created=now, date_updated=now)
+        if kind == "Messages" and self.rewrite_bodies and record.get("body"):
+            record["body"] = rewrite_body(record["body"])
+        with self._lock:
+            (self._messages if kind == "Messages" else self._calls).append(record)
+        if self.on_create is not None:
+            self.on_create(kind, _public(record))
+        # Twilio calls back about what it created, whatever became of the create's answer.
+        if kind == "Messages":
+            self.callbacks.message_created(record)
+        elif self.complete_after is None:
+            self.callbacks.call_created(record)
+        if self.complete_after is not None:
+            # A call's callbacks then follow the call itself, run in _complete_later.
+            self._complete_later(record["sid"], self.complete_after)
+
+    def _public_copy(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:  # _complete_later may be updating it
+            return _public(record)
+
     def _authenticate(self, account: str, credentials: tuple[str, str] | None) -> None:
         username, password = credentials or ("", "")
         key_secret, key_account = self._api_keys.get(username, ("", ""))
@@ -270,26 +313,19 @@ class FakeTwilio:
                 status = int(fault)
                 headers = {"Retry-After": "1"} if status == 429 else None
                 raise ApiError(status, 20000 + status, HTTPStatus(status).phrase, headers)
+            # Validated now, SID given now, in Twilio's lists only once created.
             record = (_new_message if kind == "Messages" else _new_call)(account, form)
-            if kind == "Messages" and self.rewrite_bodies and record.get("body"):
-                record["body"] = rewrite_body(record["body"])
-            with self._lock:
-                store.append(record)
-            if self.on_create is not None:
-                self.on_create(kind, _public(record))
-            # Twilio calls back about what it created, whatever became of the create's answer.
-            if kind == "Messages":
-                self.callbacks.message_created(record)
-            elif self.complete_after is None:
-                self.callbacks.call_created(record)
-            if self.complete_after is not None:
-                # A call's callbacks then follow the call itself, run in _complete_later.
-                self._complete_later(record["sid"], self.complete_after)
-            if fault == "late":
-                raise _Late(201, _public(record))
+            if fault in THEN_CREATE:
+                self._pending.later(self.faults.create_after, lambda: self._create(kind, record))
+            else:
+                self._create(kind, record)
+            if fault in ("late", "late-then-create"):
+                raise _Late(201, lambda: self._public_copy(record))
+            if fault == "504-then-create":
+                raise ApiError(504, 20504, HTTPStatus(504).phrase)
             if fault == "500-after-create":
                 raise ApiError(500, 20500, HTTPStatus(500).phrase)
-            elif fault == "drop-after-create":
+            elif fault in ("drop-after-create", "drop-then-create"):
                 raise _Hangup
             return 201, _public(record)
         if method != "GET":
@@ -333,6 +369,7 @@ class FakeTwilio:
                     outcomes=tuple(str(f) for f in config.get("faults", current["faults"])),
                     seed=config.get("fault_seed"),
                     late_seconds=float(config.get("late_seconds", current["late_seconds"])),
+                    create_after=float(config.get("create_after", current["create_after"])),
                 )
                 self.latency = latency
                 self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
@@ -358,6 +395,9 @@ class FakeTwilio:
                 )
             except (ValueError, TypeError, AttributeError) as exc:
                 return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
+        if name == "pending_creates" and method in ("GET", "POST"):
+            created = {"created": self.run_pending_creates()} if method == "POST" else {}
+            return 200, {**created, "pending_creates": self.pending_creates}
         if (method, name) == ("POST", "script"):
             try:
                 steps = json.loads(raw or b"[]")
@@ -410,14 +450,14 @@ class _Handler(BaseHTTPRequestHandler):
             if status == 401:
                 headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
         except _Late as late:
-            status, payload = late.status, late.payload
+            status = late.status
             fake._record(
                 RecordedRequest(
                     self.command, split.path, query + form, username, status, time.time()
                 )
             )
             time.sleep(fake.faults.late_seconds)
-            self._send(status, payload)
+            self._send(status, late.payload())
             return
         except _Hangup:
             fake._record(
