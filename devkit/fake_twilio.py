@@ -1,32 +1,27 @@
-"""A local fake of Twilio's REST API for tests and local runs: the HTTP server and its state.
+"""A local fake of Twilio's REST API for tests and local runs: its state and its API.
 
-The resources' shapes are in twilio_resources, bad days in twilio_faults, status callbacks in
-twilio_callbacks, phone numbers and the account in twilio_numbers.
+The HTTP server is in twilio_http, the /_fake/* endpoints in twilio_control, the resources'
+shapes in twilio_resources, bad days in twilio_faults, status callbacks in twilio_callbacks,
+phone numbers and the account in twilio_numbers.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import secrets
-import socket
-import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from devkit.phone import OverHttp, Phone, Reply
 from devkit.twilio_callbacks import StatusCallbacks, on_this_machine
-from devkit.twilio_faults import Faults
+from devkit.twilio_faults import THEN_CREATE, Faults, Pending
+from devkit.twilio_http import Hangup, Late, Server
 from devkit.twilio_numbers import Numbers, NumbersError
 from devkit.twilio_resources import (  # noqa: F401 (RecordedRequest, rewrite_body: public)
     _PRIVATE,
@@ -61,18 +56,6 @@ class _Inline:
         return self.then.request(method, url, params)
 
 
-class _Late(Exception):
-    """Answer this, but only after the faults' late_seconds (the record exists already)."""
-
-    def __init__(self, status: int, payload: dict[str, Any]) -> None:
-        super().__init__("late")
-        self.status, self.payload = status, payload
-
-
-class _Hangup(Exception):
-    """Close the connection without an answer (the record may already exist)."""
-
-
 class FakeTwilio:
     """Twilio's Messages and Calls REST resources, in memory, over real HTTP."""
 
@@ -89,6 +72,7 @@ class FakeTwilio:
         self._address, self.latency, self.url = (host, port), latency, ""
         self._lock = threading.Lock()
         self.faults = Faults()
+        self._pending = Pending()  # creates a "...-then-create" fault put off
         self.callbacks = StatusCallbacks(lambda account: self._accounts.get(account))
         # Told of every message and call created (make run prints a line for each).
         self.on_create: Callable[[str, dict[str, Any]], None] | None = None
@@ -101,7 +85,7 @@ class FakeTwilio:
         # Seconds after which a created message is sent and delivered (priced) and a call
         # completed; None leaves them as created (the tests' default: nothing moves by itself).
         self.complete_after: float | None = None
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self.reset()
 
@@ -109,7 +93,7 @@ class FakeTwilio:
         if self._server is not None:
             raise RuntimeError("FakeTwilio is already running")
         # Listening once constructed: connections wait in the backlog until serve_forever runs.
-        self._server = _Server(self._address, self)
+        self._server = Server(self._address, self)
         self.url = "http://{}:{}".format(*self._server.server_address[:2])
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="fake-twilio", daemon=True
@@ -133,7 +117,8 @@ class FakeTwilio:
 
     def reset(self) -> None:
         """Forget messages, calls, the request log, faults, rewriting and callback settings
-        (latency and the callback transport stay)."""
+        (latency and the callback transport stay); creates put off never happen."""
+        self._pending.cancel()  # first: none may land in the lists cleared below
         self.rewrite_bodies = False
         self.complete_after = None
         self.call_outcomes = {}
@@ -153,19 +138,37 @@ class FakeTwilio:
         outcomes: tuple[str, ...] | None = None,
         seed: int | None = None,
         late_seconds: float = 7.0,
+        create_after: float = 3.0,
     ) -> None:
         """Give a share `rate` of creates a bad outcome (devkit/twilio_faults.py): one of
         `outcomes`, or else of `statuses` (errors answered before anything is created).
 
         Raises:
-            ValueError: a rate outside [0, 1], or an outcome the fake does not know.
+            ValueError: a rate outside [0, 1], an outcome the fake does not know, or negative
+                seconds.
         """
         chosen = outcomes if outcomes is not None else tuple(str(s) for s in statuses)
-        self.faults.configure(rate=rate, outcomes=chosen, seed=seed, late_seconds=late_seconds)
+        self.faults.configure(
+            rate=rate,
+            outcomes=chosen,
+            seed=seed,
+            late_seconds=late_seconds,
+            create_after=create_after,
+        )
 
     def script_faults(self, *outcomes: str) -> None:
         """The next creates get these outcomes in order ("ok" for a plain success)."""
         self.faults.script(outcomes)
+
+    @property
+    def pending_creates(self) -> int:
+        """How many creates a "...-then-create" fault has put off and not yet made."""
+        return len(self._pending)
+
+    def run_pending_creates(self) -> int:
+        """Make every create put off now, oldest first (instead of create_after seconds after
+        its request); how many were made."""
+        return self._pending.run_all()
 
     # Copies, so callers can read while the server keeps appending.
     @property
@@ -239,6 +242,29 @@ class FakeTwilio:
                         stored["transcript"] = record["transcript"]
         self.callbacks.call_created(record)
 
+    def _create(self, kind: str, record: dict[str, Any]) -> None:
+        """Put a new record in its list, dated now, and tell whoever should know of it."""
+        now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+        record.update(date_created=now, date_updated=now)
+        if kind == "Messages" and self.rewrite_bodies and record.get("body"):
+            record["body"] = rewrite_body(record["body"])
+        with self._lock:
+            (self._messages if kind == "Messages" else self._calls).append(record)
+        if self.on_create is not None:
+            self.on_create(kind, _public(record))
+        # Twilio calls back about what it created, whatever became of the create's answer.
+        if kind == "Messages":
+            self.callbacks.message_created(record)
+        elif self.complete_after is None:
+            self.callbacks.call_created(record)
+        if self.complete_after is not None:
+            # A call's callbacks then follow the call itself, run in _complete_later.
+            self._complete_later(record["sid"], self.complete_after)
+
+    def _public_copy(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:  # _complete_later may be updating it
+            return _public(record)
+
     def _authenticate(self, account: str, credentials: tuple[str, str] | None) -> None:
         username, password = credentials or ("", "")
         key_secret, key_account = self._api_keys.get(username, ("", ""))
@@ -270,27 +296,20 @@ class FakeTwilio:
                 status = int(fault)
                 headers = {"Retry-After": "1"} if status == 429 else None
                 raise ApiError(status, 20000 + status, HTTPStatus(status).phrase, headers)
+            # Validated now, SID given now, in Twilio's lists only once created.
             record = (_new_message if kind == "Messages" else _new_call)(account, form)
-            if kind == "Messages" and self.rewrite_bodies and record.get("body"):
-                record["body"] = rewrite_body(record["body"])
-            with self._lock:
-                store.append(record)
-            if self.on_create is not None:
-                self.on_create(kind, _public(record))
-            # Twilio calls back about what it created, whatever became of the create's answer.
-            if kind == "Messages":
-                self.callbacks.message_created(record)
-            elif self.complete_after is None:
-                self.callbacks.call_created(record)
-            if self.complete_after is not None:
-                # A call's callbacks then follow the call itself, run in _complete_later.
-                self._complete_later(record["sid"], self.complete_after)
-            if fault == "late":
-                raise _Late(201, _public(record))
+            if fault in THEN_CREATE:
+                self._pending.later(self.faults.create_after, lambda: self._create(kind, record))
+            else:
+                self._create(kind, record)
+            if fault in ("late", "late-then-create"):
+                raise Late(201, lambda: self._public_copy(record))
+            if fault == "504-then-create":
+                raise ApiError(504, 20504, HTTPStatus(504).phrase)
             if fault == "500-after-create":
                 raise ApiError(500, 20500, HTTPStatus(500).phrase)
-            elif fault == "drop-after-create":
-                raise _Hangup
+            elif fault in ("drop-after-create", "drop-then-create"):
+                raise Hangup
             return 201, _public(record)
         if method != "GET":
             raise ApiError(405, 20004, "Method not allowed")
@@ -310,155 +329,6 @@ class FakeTwilio:
             and (kind == "Calls" or _sent_on_dates(record, query))
         ]
         return 200, _page(path, kind.lower(), selected, query)
-
-    def _control(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
-        """The unauthenticated /_fake/* endpoints, for tests and tools in other processes."""
-        reads = {"requests": lambda: [asdict(r) for r in self.requests]}
-        reads |= {"messages": lambda: self.messages, "calls": lambda: self.calls}
-        name = path.removeprefix("/_fake/")
-        if method == "GET" and name in reads:
-            return 200, reads[name]()
-        if (method, name) == ("POST", "reset"):
-            self.reset()
-            return 200, {"reset": True}
-        if (method, name) == ("POST", "config"):
-            try:
-                config = json.loads(raw or b"{}")
-                latency = max(0.0, float(config.get("latency", self.latency)))
-                current = self.faults.settings()
-                if "fault_statuses" in config:  # the older name: statuses only
-                    config.setdefault("faults", [str(int(s)) for s in config["fault_statuses"]])
-                self.set_faults(
-                    rate=float(config.get("fault_rate", current["fault_rate"])),
-                    outcomes=tuple(str(f) for f in config.get("faults", current["faults"])),
-                    seed=config.get("fault_seed"),
-                    late_seconds=float(config.get("late_seconds", current["late_seconds"])),
-                )
-                self.latency = latency
-                self.rewrite_bodies = bool(config.get("rewrite_bodies", self.rewrite_bodies))
-                outcomes = config.get("call_outcomes", self.call_outcomes)
-                if not isinstance(outcomes, dict) or not set(outcomes.values()) <= {
-                    "completed",
-                    "busy",
-                    "no-answer",
-                    "failed",
-                }:
-                    raise ValueError("call_outcomes maps numbers to completed, busy, no-answer "
-                                     "or failed")  # fmt: skip
-                self.call_outcomes = dict(outcomes)
-                complete = config.get("complete_after", self.complete_after)
-                self.complete_after = None if complete is None else max(0.0, float(complete))
-                current = self.callbacks.settings()
-                self.callbacks.configure(
-                    delay=float(config.get("callback_delay", current["callback_delay"])),
-                    faults=tuple(config.get("callback_faults", current["callback_faults"])),
-                    late_seconds=float(
-                        config.get("callback_late_seconds", current["callback_late_seconds"])
-                    ),
-                )
-            except (ValueError, TypeError, AttributeError) as exc:
-                return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
-        if (method, name) == ("POST", "script"):
-            try:
-                steps = json.loads(raw or b"[]")
-                if not isinstance(steps, list):
-                    raise TypeError("a JSON list of outcomes")
-                self.faults.script(steps)
-            except (ValueError, TypeError) as exc:
-                return 400, ApiError(400, 20001, f"Invalid script: {exc}").body()
-            return 200, self.faults.settings()
-        if name == "config" and method in ("GET", "POST"):
-            settings = {
-                "latency": self.latency,
-                "rewrite_bodies": self.rewrite_bodies,
-                "complete_after": self.complete_after,
-                "call_outcomes": self.call_outcomes,
-            }
-            return 200, {**settings, **self.faults.settings(), **self.callbacks.settings()}
-        return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as twilio-python's requests session expects
-    server_version = "FakeTwilio"
-    timeout = 30  # an idle keep-alive connection gives its thread back eventually
-    # Headers and body go out in two writes: without this, Nagle's algorithm meets the
-    # client's delayed ACK and every answer takes ~40 ms.
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: the default access log on stderr would clutter test and `make run` output."""
-
-    def do_GET(self) -> None:
-        fake, split = self.server.fake, urlsplit(self.path)
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if split.path.startswith("/_fake/"):
-            self._send(*fake._control(self.command, split.path, raw))
-            return
-        if fake.latency > 0:
-            time.sleep(fake.latency)
-        query = parse_qsl(split.query, keep_blank_values=True)
-        form = parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        credentials = _basic_auth(self.headers.get("Authorization"))
-        headers = {}
-        username = credentials[0] if credentials else None
-        try:
-            status, payload = fake._api(self.command, split.path, query, form, credentials)
-        except ApiError as error:
-            status, payload, headers = error.status, error.body(), dict(error.headers)
-            if status == 401:
-                headers["WWW-Authenticate"] = 'Basic realm="Twilio API"'
-        except _Late as late:
-            status, payload = late.status, late.payload
-            fake._record(
-                RecordedRequest(
-                    self.command, split.path, query + form, username, status, time.time()
-                )
-            )
-            time.sleep(fake.faults.late_seconds)
-            self._send(status, payload)
-            return
-        except _Hangup:
-            fake._record(
-                RecordedRequest(self.command, split.path, query + form, username, 0, time.time())
-            )
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        fake._record(
-            RecordedRequest(self.command, split.path, query + form, username, status, time.time())
-        )
-        self._send(status, payload, headers)
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in {
-            "Content-Type": "application/json",
-            "Content-Length": str(len(body)),
-            "Twilio-Request-Id": "RQ" + secrets.token_hex(16),
-            **(headers or {}),
-        }.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait on clients' idle keep-alive connections
-    request_queue_size = 128  # socketserver's 5 drops bursts of connects: 1 s SYN retries
-
-    def __init__(self, address: tuple[str, int], fake: FakeTwilio) -> None:
-        super().__init__(address, _Handler)
-        self.fake = fake
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hang up: not news
-            super().handle_error(request, client_address)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -817,6 +817,134 @@ def wait_for(condition: Any, seconds: float = 5.0) -> bool:
     return bool(condition())
 
 
+# Records Twilio lists only after its answer (or its silence): "...-then-create"
+
+
+def test_504_then_create_lists_the_message_only_once_created(
+    fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected = collect_callbacks(fake, monkeypatch)
+    fake.callbacks.configure(delay=0.0)
+    told: list[str] = []
+    monkeypatch.setattr(fake, "on_create", lambda kind, record: told.append(record["sid"]))
+    fake.rewrite_bodies = True
+    fake.set_faults(create_after=60.0)  # never by itself here: the test says when
+    fake.script_faults("504-then-create")
+
+    with pytest.raises(TwilioRestException) as caught:
+        client.messages.create(
+            to=TO, from_=FROM, body="see https://example.com/x", status_callback="https://a.x/s"
+        )
+    assert_twilio_error(caught.value, 504, 20504, "Gateway Timeout")
+    assert client.messages.list(to=TO) == []  # the app's re-check finds nothing yet
+    assert (fake.pending_creates, told, collected) == (1, [], [])
+    assert [r.status for r in fake.requests] == [504, 200]
+
+    assert fake.run_pending_creates() == 1
+
+    (listed,) = client.messages.list(to=TO)
+    assert listed.body.startswith("see https://twil.io/")  # stored as any create is
+    assert told == [listed.sid] and fake.pending_creates == 0
+    assert wait_for(lambda: len(collected) == 2)
+    assert [c.params["MessageStatus"] for c in collected] == ["sent", "delivered"]
+    assert {c.params["MessageSid"] for c in collected} == {listed.sid}
+    assert fake.run_pending_creates() == 0  # each is created once
+
+
+def test_drop_then_create_lists_the_call_create_after_seconds_later(
+    fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collected = collect_callbacks(fake, monkeypatch)
+    fake.callbacks.configure(delay=0.0)
+    fake.complete_after = 0.0
+    config = {"faults": ["drop-then-create"], "create_after": 1.0}
+    assert requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).status_code == 200
+    fake.script_faults("drop-then-create")
+    asked = datetime.now(UTC).replace(microsecond=0)
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.calls.create(
+            to=TO, from_=FROM, url="https://example.com/voice", status_callback="https://a.x/c"
+        )
+    assert client.calls.list(to=TO) == []
+    assert [r.status for r in fake.requests] == [0, 200]  # no answer at all
+
+    # The timer itself, this once: the call appears about a second later, dated then.
+    assert wait_for(lambda: len(client.calls.list(to=TO)) == 1, 3.0)
+    (call,) = client.calls.list(to=TO)
+    assert call.date_created >= asked + timedelta(seconds=1)
+    assert wait_for(lambda: client.calls(call.sid).fetch().status == "completed")
+    assert wait_for(lambda: len(collected) == 1)
+    assert (collected[0].params["CallSid"], collected[0].params["CallStatus"]) == (
+        call.sid,
+        "completed",
+    )
+
+
+def test_late_then_create_answers_before_twilio_lists_it(fake: FakeTwilio) -> None:
+    fast = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=TwilioHttpClient(timeout=0.2))
+    fast.api.base_url = fake.url
+    fake.set_faults(late_seconds=0.4, create_after=60.0)
+    fake.script_faults("late-then-create", "late-then-create")
+
+    with pytest.raises(requests.exceptions.Timeout):
+        fast.messages.create(to=TO, from_=FROM, body="gave up")
+    assert fast.messages.list(to=TO) == []  # re-checked at once: not there
+    # A client that waits gets a 201 with the SID while the list still lacks it.
+    answer = requests.post(
+        api_url(fake, "Messages.json"),
+        data={"To": TO, "From": FROM, "Body": "waited"},
+        auth=(ACCOUNT_SID, AUTH_TOKEN),
+        timeout=5,
+    )
+    assert answer.status_code == 201
+    assert fake.messages == [] and fake.pending_creates == 2
+
+    assert fake.run_pending_creates() == 2
+    assert [m["body"] for m in fake.messages] == ["gave up", "waited"]
+    assert answer.json()["sid"] == fake.messages[1]["sid"]
+
+
+def test_reset_cancels_pending_creates(fake: FakeTwilio, client: Client) -> None:
+    fake.set_faults(create_after=0.2)
+    fake.script_faults("504-then-create", "drop-then-create")
+    with pytest.raises(TwilioRestException):
+        client.messages.create(to=TO, from_=FROM, body="x")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.calls.create(to=TO, from_=FROM, url="https://example.com/voice")
+    assert fake.pending_creates == 2
+
+    fake.reset()
+
+    assert fake.pending_creates == 0 and fake.run_pending_creates() == 0
+    time.sleep(0.4)  # past create_after: the cancelled timers must not fire
+    assert (fake.messages, fake.calls) == ([], [])
+
+
+def test_create_after_over_http(fake: FakeTwilio, client: Client) -> None:
+    outcomes = ["504-then-create", "drop-then-create", "late-then-create"]
+    config = {"faults": outcomes, "create_after": 0.5}
+    answer = requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).json()
+    assert (answer["faults"], answer["create_after"]) == (outcomes, 0.5)
+    for bad in ({"create_after": -1}, {"create_after": "soon"}, {"faults": ["504-then-maybe"]}):
+        refused = requests.post(f"{fake.url}/_fake/config", json=bad, timeout=5)
+        assert refused.status_code == 400 and set(refused.json()) == ERROR_KEYS
+    assert requests.get(f"{fake.url}/_fake/config", timeout=5).json()["create_after"] == 0.5
+    assert requests.post(f"{fake.url}/_fake/script", json=["later"], timeout=5).status_code == 400
+    with pytest.raises(ValueError):
+        fake.set_faults(create_after=-0.1)
+
+    # Another process (the local stack's tests) counts and flushes them over HTTP too.
+    fake.set_faults(create_after=60.0)
+    assert requests.post(f"{fake.url}/_fake/script", json=outcomes[:1], timeout=5).ok
+    with pytest.raises(TwilioRestException):
+        client.messages.create(to=TO, from_=FROM, body="x")
+    pending = f"{fake.url}/_fake/pending_creates"
+    assert requests.get(pending, timeout=5).json() == {"pending_creates": 1}
+    assert requests.post(pending, timeout=5).json() == {"created": 1, "pending_creates": 0}
+    assert [m["body"] for m in fake.messages] == ["x"]
+
+
 def test_status_callbacks_are_signed_as_twilio_signs_them(
     fake: FakeTwilio, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -971,6 +1099,7 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
         "fault_rate": 1.0,
         "faults": ["503"],
         "late_seconds": 7.0,
+        "create_after": 3.0,
         "scripted": [],
         "callback_delay": 0.2,
         "callback_faults": [],

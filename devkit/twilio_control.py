@@ -1,0 +1,84 @@
+"""The local Twilio's unauthenticated /_fake/* endpoints: its records, request log, settings,
+fault script and put-off creates, for tests and tools in other processes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from devkit.twilio_resources import ApiError
+
+if TYPE_CHECKING:
+    from devkit.fake_twilio import FakeTwilio
+
+
+def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+    """The unauthenticated /_fake/* endpoints, for tests and tools in other processes."""
+    reads = {"requests": lambda: [asdict(r) for r in fake.requests]}
+    reads |= {"messages": lambda: fake.messages, "calls": lambda: fake.calls}
+    name = path.removeprefix("/_fake/")
+    if method == "GET" and name in reads:
+        return 200, reads[name]()
+    if (method, name) == ("POST", "reset"):
+        fake.reset()
+        return 200, {"reset": True}
+    if (method, name) == ("POST", "config"):
+        try:
+            config = json.loads(raw or b"{}")
+            latency = max(0.0, float(config.get("latency", fake.latency)))
+            current = fake.faults.settings()
+            if "fault_statuses" in config:  # the older name: statuses only
+                config.setdefault("faults", [str(int(s)) for s in config["fault_statuses"]])
+            fake.set_faults(
+                rate=float(config.get("fault_rate", current["fault_rate"])),
+                outcomes=tuple(str(f) for f in config.get("faults", current["faults"])),
+                seed=config.get("fault_seed"),
+                late_seconds=float(config.get("late_seconds", current["late_seconds"])),
+                create_after=float(config.get("create_after", current["create_after"])),
+            )
+            fake.latency = latency
+            fake.rewrite_bodies = bool(config.get("rewrite_bodies", fake.rewrite_bodies))
+            outcomes = config.get("call_outcomes", fake.call_outcomes)
+            if not isinstance(outcomes, dict) or not set(outcomes.values()) <= {
+                "completed",
+                "busy",
+                "no-answer",
+                "failed",
+            }:
+                raise ValueError("call_outcomes maps numbers to completed, busy, no-answer "
+                                 "or failed")  # fmt: skip
+            fake.call_outcomes = dict(outcomes)
+            complete = config.get("complete_after", fake.complete_after)
+            fake.complete_after = None if complete is None else max(0.0, float(complete))
+            current = fake.callbacks.settings()
+            fake.callbacks.configure(
+                delay=float(config.get("callback_delay", current["callback_delay"])),
+                faults=tuple(config.get("callback_faults", current["callback_faults"])),
+                late_seconds=float(
+                    config.get("callback_late_seconds", current["callback_late_seconds"])
+                ),
+            )
+        except (ValueError, TypeError, AttributeError) as exc:
+            return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
+    if name == "pending_creates" and method in ("GET", "POST"):
+        created = {"created": fake.run_pending_creates()} if method == "POST" else {}
+        return 200, {**created, "pending_creates": fake.pending_creates}
+    if (method, name) == ("POST", "script"):
+        try:
+            steps = json.loads(raw or b"[]")
+            if not isinstance(steps, list):
+                raise TypeError("a JSON list of outcomes")
+            fake.faults.script(steps)
+        except (ValueError, TypeError) as exc:
+            return 400, ApiError(400, 20001, f"Invalid script: {exc}").body()
+        return 200, fake.faults.settings()
+    if name == "config" and method in ("GET", "POST"):
+        settings = {
+            "latency": fake.latency,
+            "rewrite_bodies": fake.rewrite_bodies,
+            "complete_after": fake.complete_after,
+            "call_outcomes": fake.call_outcomes,
+        }
+        return 200, {**settings, **fake.faults.settings(), **fake.callbacks.settings()}
+    return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
