@@ -180,3 +180,28 @@ def test_a_webhook_whose_replay_marker_answer_was_lost_still_acts(caller, aws_fa
     assert caller.webhook("/sms", inbound_stop(sid, body="Running late"))["statusCode"] == 200
     listed = caller.api("/inbound", method="GET")["json"]
     assert [m["sid"] for m in listed["messages"]] == [sid]
+
+
+@pytest.mark.parametrize("fault", ["504-then-create", "drop-then-create", "late-then-create"])
+def test_r6_a_message_twilio_lists_only_later_is_found_not_sent_again(
+    caller, twilio, jobs, frozen, monkeypatch, fault
+):
+    from chalicelib.telephony import twilio_rest
+    from tests.functional.messaging.test_messaging import scheduled
+
+    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.3)
+    twilio_rest._client_cache.clear()
+    message_id = scheduled(caller, frozen)
+    # Twilio answers unclearly and lists the message only when the test says it has.
+    twilio.set_faults(late_seconds=0.5, create_after=3600)
+    twilio.script_faults(fault)
+    jobs.poll_once()
+    assert twilio.messages == []
+    frozen.advance(20)  # past a retry's first backoff (2.5-7.5 s), short of a minute
+    jobs.drain()
+    assert twilio.run_pending_creates() == 1  # twenty seconds after its answer
+    frozen.advance(60)
+    jobs.drain()
+    assert len(twilio.messages) == 1
+    record = message(caller, message_id)
+    assert (record["status"], record["sid"]) == ("sent", twilio.messages[0]["sid"])
