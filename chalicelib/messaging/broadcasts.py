@@ -110,7 +110,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
             "count": len(recipients),
             "created_at": now,
             "send_at": due,
-            "expires_at": messages.expires_at(now, ctx.settings.retention_days),
+            "expires_at": messages.broadcast_expires_at(due, ctx.settings.retention_days),
         }
     )
     if send_at is None:
