@@ -81,8 +81,9 @@ def new_record(
     retention_days: float,
     broadcast_id: str | None = None,
     now: float | None = None,
+    window: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A message record as first written."""
+    """A message record as first written; window is its quiet hours (timing.stored)."""
     now = clock.now() if now is None else now
     record: dict[str, Any] = {
         "pk": key(message_id),
@@ -108,6 +109,8 @@ def new_record(
         # or not the SID has been stored (or ever will be, after an unclear answer).
         joiner = "&" if "?" in status_callback else "?"
         record["status_callback"] = f"{status_callback}{joiner}id={message_id}"
+    if window:
+        record["window"] = window
     if broadcast_id:
         record["broadcast"] = broadcast_id
         # The broadcast's own TTL as created: a message that outlasts it pushes it on.

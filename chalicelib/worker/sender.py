@@ -7,6 +7,9 @@ Outcomes by Twilio's answer:
   attempt the Messages list is searched and the message sent again only if absent;
 - credentials refused: the operator's problem, retried within the bound and logged as an error;
 - other 4xx: `failed` with Twilio's code at once; 21610 also records the opt-out (`opted_out`).
+
+Before calling Twilio, the message's quiet hours are checked again (a retry can come after its
+window closed): outside them it goes back to `scheduled` for the next opening, no attempt counted.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from chalicelib.telephony.twilio_rest import (
     TwilioRequestError,
     TwilioRest,
 )
+from chalicelib.worker import quiet_hours
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +176,8 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
     if optouts.is_opted_out(table, record["to"]):
         messages.try_move(table, message_id, "opted_out", sources=("sending",))
         logger.info("recipient opted out before sending", extra={"id": message_id})
+        return
+    if quiet_hours.hold(table, record, clock.now(), config.retention_days):
         return
     try:
         result = deps.twilio(config).send_message(
