@@ -336,8 +336,10 @@ def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> Non
     sweep (queued) or reconcile (sending) picks it up within minutes.
     """
     try:
-        wait = pacing.delay(table, settings.load().send_rate, clock.now(), earliest=earliest)
+        now = clock.now()
+        wait = pacing.delay(table, settings.load().send_rate, now, earliest=earliest)
         # SQS delays are whole seconds: a slot rounds to the nearest (as the dispatcher's do).
-        jobs.defer("send", {"id": message_id}, delay=round(wait))
+        # The slot rides along: SQS delays no more than 900 s, and the worker holds the rest.
+        jobs.defer("send", {"id": message_id, "slot": now + wait}, delay=round(wait))
     except (jobs.JobQueueError, StorageError):
         logger.error("could not hand a message to the worker", extra={"id": message_id})

@@ -35,6 +35,8 @@ from chalicelib.worker import quiet_hours
 logger = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
+# A job may come this much before its pacing slot: SQS delays are whole seconds, rounded.
+SLOT_EARLY = 1.0
 _BACKOFF_BASE = 5.0
 _BACKOFF_CAP = 300.0
 
@@ -59,6 +61,10 @@ def _send(payload: dict[str, Any]) -> None:
     table = deps.table(config)
     message_id = str(payload["id"])
     now = clock.now()
+    wait = float(payload.get("slot") or 0) - now
+    if wait > SLOT_EARLY:
+        _hold_for_slot(payload, wait)
+        return
     try:
         claimed = _claim(table, message_id, now)
     except ConditionFailedError as exc:
@@ -77,6 +83,19 @@ def _send(payload: dict[str, Any]) -> None:
         if _settle_from_twilio(table, deps.twilio(config), claimed, config):
             return
     _attempt(table, claimed, config)
+
+
+def _hold_for_slot(payload: dict[str, Any], wait: float) -> None:
+    """Queue the job again for its pacing slot (SQS delays at most 900 s), counting no attempt;
+    a new job rather than a redelivery, which would use up the record's receives.
+
+    Raises:
+        RetryLater: the queue refused the new job; this one comes back instead.
+    """
+    try:
+        jobs.defer("send", payload, delay=wait)
+    except jobs.JobQueueError:
+        raise jobs.RetryLater(wait, "before its pacing slot") from None
 
 
 def _claim(table: Table, message_id: str, now: float) -> dict[str, Any]:

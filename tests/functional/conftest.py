@@ -21,7 +21,7 @@ from chalicelib.telephony import twilio_rest
 from devkit import demo, resources
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
-from devkit.moto_server import MotoServer
+from devkit.moto_server import MotoServer, reset_sqs_clock
 from devkit.worker import QueueDriver, schedule_event
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
@@ -70,6 +70,7 @@ def environment(
 def ssm(environment: None, moto_url: str) -> Any:
     """A fresh moto server: demo parameters, and the table and queues of infra/resources.json."""
     requests.post(f"{moto_url}/moto-api/reset", timeout=5).raise_for_status()
+    reset_sqs_clock()
     client = boto3.client("ssm")
     demo.put_parameters(client, demo.SSM_PATH, demo.parameters())
     resources.create("dev", dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"))
