@@ -372,12 +372,9 @@ def _remember(settings: Settings, values: dict[str, str | None]) -> None:
     """Cache values read past the caches as if just fetched (None: the name is not set)."""
     if extension_port() is None:
         current = _cache.last_known(settings.ssm_path)
-        if current is None:  # the next load walks the whole path anyway
-            return
-        merged = {**current, **{k: v for k, v in values.items() if v is not None}}
-        for name in (k for k, v in values.items() if v is None):
-            merged.pop(name, None)
-        _cache.replace(settings.ssm_path, merged, ttl=settings.secrets_ttl)
+        if current is not None:  # else the next load walks the whole path anyway
+            merged = {k: v for k, v in {**current, **values}.items() if v is not None}
+            _cache.replace(settings.ssm_path, merged, ttl=settings.secrets_ttl)
         return
     for name, value in values.items():
         full = f"{settings.ssm_path}/{name}"
