@@ -130,6 +130,14 @@ class FakeTwilio:
             self._requests: list[RecordedRequest] = []
         self.set_faults()
 
+    def set_auth_token(self, account: str, token: str) -> str | None:
+        """Give an account a new auth token, as rotating it in Twilio's console does (the old
+        one stops working at once); returns the old one."""
+        with self._lock:
+            old = self._accounts.get(account)
+            self._accounts[account] = token
+        return old
+
     def set_faults(
         self,
         *,

@@ -21,6 +21,19 @@ from typing import Any
 
 from devkit.aws_faults import AwsFaults, FaultLayer
 
+_sqs_offset = [0.0]  # seconds SQS's clock runs ahead of the real one (tests move it)
+
+
+def advance_sqs_clock(seconds: float) -> None:
+    """Let seconds pass for SQS's delays and visibility timeouts, without waiting them (tests
+    move the app's clock alike)."""
+    _sqs_offset[0] += seconds
+
+
+def reset_sqs_clock() -> None:
+    """SQS's clock back to the real one."""
+    _sqs_offset[0] = 0.0
+
 
 def speed_up_sqs() -> None:
     """Make moto's SQS answer in time linear in what it returns, not quadratic in what it holds.
@@ -40,7 +53,7 @@ def speed_up_sqs() -> None:
         return
 
     def unix_time(dt: Any = None) -> float:
-        return time.time() if dt is None else original_unix_time(dt)
+        return time.time() + _sqs_offset[0] if dt is None else original_unix_time(dt)
 
     def unix_time_millis(dt: Any = None) -> float:
         return unix_time(dt) * 1000.0

@@ -57,10 +57,7 @@ def schedule_event(rule: str) -> dict[str, Any]:
 class QueueDriver:
     """Receives from the real queue and hands batches to the worker handler."""
 
-    def __init__(self, sqs: Any, queue_name: str, handler: Any, *, skip_delays: Any = None) -> None:
-        # skip_delays(): makes every delayed message of the queue receivable now (tests stand
-        # in for the passing of time, as the app's clock does for the app).
-        self.skip_delays = skip_delays
+    def __init__(self, sqs: Any, queue_name: str, handler: Any) -> None:
         self.sqs = sqs
         self.url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
         self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])[
@@ -68,13 +65,8 @@ class QueueDriver:
         ]["QueueArn"]
         self.handler = handler
 
-    def poll_once(
-        self, *, wait: int = 0, replay_failures: bool = False, later: bool = False
-    ) -> tuple[int, int]:
-        """One receive and one invocation; returns (received, failed). With later, delayed
-        messages are received too, as if their delay had passed."""
-        if later and self.skip_delays is not None:
-            self.skip_delays()
+    def poll_once(self, *, wait: int = 0, replay_failures: bool = False) -> tuple[int, int]:
+        """One receive and one invocation; returns (received, failed)."""
         answer = self.sqs.receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=10,
@@ -105,14 +97,11 @@ class QueueDriver:
                     )
         return len(messages), len(failed)
 
-    def drain(
-        self, *, replay_failures: bool = False, later: bool = False, rounds: int = 10_000
-    ) -> int:
-        """Poll until a receive comes back empty; returns how many records were handled. With
-        later, delayed messages (retries, pacing slots) are received as if their time came."""
+    def drain(self, *, replay_failures: bool = False, rounds: int = 10_000) -> int:
+        """Poll until a receive comes back empty; returns how many records were handled."""
         handled = 0
         for _ in range(rounds):
-            received, _ = self.poll_once(replay_failures=replay_failures, later=later)
+            received, _ = self.poll_once(replay_failures=replay_failures)
             if not received:
                 return handled
             handled += received

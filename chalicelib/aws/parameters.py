@@ -315,6 +315,11 @@ class _Throttle:
 
 
 _forced = _Throttle(FORCED_READ_INTERVAL)
+# The Twilio credentials' forced read has its own allowance: a flood of forged webhook
+# signatures must not keep a rotated API secret from being read. Its lock makes the threads of
+# a batch that were refused together wait for the one read and then use what it found.
+_forced_credentials = _Throttle(FORCED_READ_INTERVAL)
+_credentials_lock = threading.Lock()
 
 
 def fetch_one(name: str, client: Any = None) -> str | None:
@@ -329,6 +334,51 @@ def fetch_one(name: str, client: Any = None) -> str | None:
             return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
         except ssm.exceptions.ParameterNotFound:
             return None
+
+
+def fetch_many(names: list[str], client: Any = None) -> dict[str, str]:
+    """Read names (decrypted) straight from SSM, past every cache, in one GetParameters (up to
+    ten); names that are not set are absent from the answer.
+
+    Raises:
+        ParameterStoreError: SSM could not be reached or refused the request.
+    """
+    ssm = client or clients.client("ssm")
+    with _read_errors("parameters by name"):
+        answer = ssm.get_parameters(Names=names, WithDecryption=True)
+    return {parameter["Name"]: parameter["Value"] for parameter in answer.get("Parameters", [])}
+
+
+def reread_all(settings: Settings, names: tuple[str, ...]) -> bool:
+    """Read names straight from SSM into this container's cache, past the extension's, at most
+    once per FORCED_READ_INTERVAL; True when read. A name no longer set is forgotten.
+
+    For credentials the owner may have just rotated (Twilio refuses the old ones at once).
+    """
+    with _credentials_lock:
+        if not _forced_credentials.allow():
+            return False
+        prefix = settings.ssm_path + "/"
+        try:
+            found = fetch_many([prefix + name for name in names])
+        except ParameterStoreError as exc:
+            logger.warning("forced parameter read failed", extra={"error": str(exc)})
+            return False
+        _remember(settings, {name: found.get(prefix + name) for name in names})
+        return True
+
+
+def _remember(settings: Settings, values: dict[str, str | None]) -> None:
+    """Cache values read past the caches as if just fetched (None: the name is not set)."""
+    if extension_port() is None:
+        current = _cache.last_known(settings.ssm_path)
+        if current is not None:  # else the next load walks the whole path anyway
+            merged = {k: v for k, v in {**current, **values}.items() if v is not None}
+            _cache.replace(settings.ssm_path, merged, ttl=settings.secrets_ttl)
+        return
+    for name, value in values.items():
+        full = f"{settings.ssm_path}/{name}"
+        _named.replace(full, {full: value} if value is not None else {}, ttl=settings.secrets_ttl)
 
 
 def reread(settings: Settings, name: str) -> str | None:
@@ -348,12 +398,7 @@ def reread(settings: Settings, name: str) -> str | None:
         return None
     if value is None:
         return None
-    if extension_port() is None:
-        current = _cache.last_known(settings.ssm_path)
-        if current is not None:  # else the next load walks the whole path anyway
-            _cache.replace(settings.ssm_path, {**current, name: value}, ttl=settings.secrets_ttl)
-    else:
-        _named.replace(full, {full: value}, ttl=settings.secrets_ttl)
+    _remember(settings, {name: value})
     return value
 
 
@@ -362,4 +407,5 @@ def reset() -> None:
     _cache.clear()
     _named.clear()
     _forced.clear()
+    _forced_credentials.clear()
     clients.reset()

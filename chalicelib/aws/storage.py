@@ -158,7 +158,8 @@ class Table:
             code = clients.failure(exc)
             if code == "ConditionalCheckFailedException":
                 raise ConditionFailedError(self._de(exc.response.get("Item"))) from exc
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            answer = getattr(exc, "response", None) or {}
+            reasons = [r.get("Code") for r in answer.get("CancellationReasons") or []]
             if code == "TransactionCanceledException" and "ConditionalCheckFailed" in reasons:
                 raise ConditionFailedError(None, reasons=reasons) from exc
             raise StorageError(f"{action} failed: {code}") from exc

@@ -14,7 +14,13 @@ from chalicelib.aws.storage import BY_BROADCAST
 from chalicelib.core import clock
 from chalicelib.core.errors import NotFoundError
 from chalicelib.messaging import messages, optouts
-from chalicelib.messaging.outbound import allowed_prefixes, content, default_sender, send_time
+from chalicelib.messaging.outbound import (
+    allowed_prefixes,
+    content,
+    default_sender,
+    quiet_hours,
+    send_time,
+)
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -60,6 +66,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     recipients, rejected = _recipients(payload.get("to"))
     body, media_urls = content(payload)
     send_at = send_time(payload)
+    window = quiet_hours(payload)
     sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
     prefixes = allowed_prefixes(ctx)
     if prefixes is not None:
@@ -97,6 +104,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
             retention_days=ctx.settings.retention_days,
             broadcast_id=broadcast_id,
             now=now,
+            window=window,
         )
         for message_id, to in zip(ids, recipients, strict=True)
         if messages.key(message_id) not in existing
@@ -113,7 +121,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
             "count": len(recipients),
             "created_at": now,
             "send_at": due,
-            "expires_at": messages.expires_at(now, ctx.settings.retention_days),
+            "expires_at": messages.broadcast_expires_at(due, ctx.settings.retention_days),
         }
     )
     if send_at is None:

@@ -7,8 +7,10 @@ never moves backwards or out of a terminal state however events race.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import math
 import os
 from typing import Any
 
@@ -29,6 +31,11 @@ STATUS_CALLBACK = "/status/messages"
 CALL_STATUS_CALLBACK = "/status/calls"
 ACTIVE = ("scheduled", "queued", "sending")  # kept in the by-state index with a due time
 TERMINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "opted_out"})
+# Where retention starts: a message's terminal states and a call's (calls share move()).
+FINAL = TERMINAL | {"completed", "busy", "no-answer"}
+# A broadcast is kept this long past its send time plus the retention: its messages end
+# within hours of it, and one that ends later pushes the broadcast on (see _keep_broadcast).
+BROADCAST_SLACK = 7 * 86400
 ORDER = {"scheduled": 0, "queued": 1, "sending": 2, "sent": 3}
 # Twilio's MessageStatus -> ours. Twilio's own queue states all mean "Twilio has it".
 TWILIO_STATUS = {
@@ -60,8 +67,13 @@ def key(message_id: str) -> str:
 
 
 def expires_at(now: float, retention_days: float) -> int:
-    """The DynamoDB TTL for a record created now."""
-    return int(now + retention_days * 86400)
+    """The DynamoDB TTL for a record that ends (or is due) at now: retention counts from there."""
+    return math.ceil(now + retention_days * 86400)  # whole seconds, never early
+
+
+def broadcast_expires_at(due: float, retention_days: float) -> int:
+    """The first TTL of a broadcast due at due: past every message's as they normally end."""
+    return expires_at(due, retention_days) + BROADCAST_SLACK
 
 
 def new_record(
@@ -77,8 +89,9 @@ def new_record(
     retention_days: float,
     broadcast_id: str | None = None,
     now: float | None = None,
+    window: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """A message record as first written."""
+    """A message record as first written; window is its quiet hours (timing.stored)."""
     now = clock.now() if now is None else now
     record: dict[str, Any] = {
         "pk": key(message_id),
@@ -93,7 +106,9 @@ def new_record(
         "created_at": now,
         "updated_at": now,
         "history": [{"status": status, "at": now}],
-        "expires_at": expires_at(now, retention_days),
+        # Kept while active, and for the retention after its send time at least; a terminal
+        # move counts the retention afresh from then (move()).
+        "expires_at": expires_at(max(now, send_at or now), retention_days),
     }
     if send_at is not None:
         record["send_at"] = send_at
@@ -102,8 +117,12 @@ def new_record(
         # or not the SID has been stored (or ever will be, after an unclear answer).
         joiner = "&" if "?" in status_callback else "?"
         record["status_callback"] = f"{status_callback}{joiner}id={message_id}"
+    if window:
+        record["window"] = window
     if broadcast_id:
         record["broadcast"] = broadcast_id
+        # The broadcast's own TTL as created: a message that outlasts it pushes it on.
+        record["broadcast_expires_at"] = broadcast_expires_at(send_at or now, retention_days)
     if status in ACTIVE:
         record["state"] = status
         record["state_at"] = send_at if status == "scheduled" and send_at else now
@@ -131,7 +150,8 @@ def move(
     due is the by-state index time for an active status (default now); pk names another kind
     of record than a message (calls share the shape). Without returning, the answer is {}:
     DynamoDB then sends no copy of the record back. also is a further condition ANDed to the
-    source states' (its values in also_values), such as an owner's mark.
+    source states' (its values in also_values), such as an owner's mark. A move to a final state
+    sets the record's TTL to the retention from now (and keeps a broadcast at least as long).
 
     Raises:
         ConditionFailedError: the record is absent or in another state (current attached),
@@ -156,6 +176,10 @@ def move(
     else:
         removes += ["#state", "state_at"]
         names["#state"] = "state"
+    final = status in FINAL
+    if final:
+        values[":expires"] = expires_at(now, settings.load().retention_days)
+        sets.append("expires_at = :expires")
     for i, (field, value) in enumerate((set_fields or {}).items()):
         names[f"#f{i}"] = field
         values[f":f{i}"] = value
@@ -171,14 +195,31 @@ def move(
     if also:
         condition += f" AND ({also})"
         values.update(also_values or {})
-    return table.update(
+    moved = table.update(
         pk or key(message_id),
         expression,
         condition=condition,
         names=names,
         values=values,
-        returning=returning,
+        returning=returning or final,
     )
+    if final and moved.get("broadcast"):
+        _keep_broadcast(table, moved, values[":expires"])
+    return moved if returning else {}
+
+
+def _keep_broadcast(table: Table, record: dict[str, Any], needed: int) -> None:
+    """Push the broadcast's TTL past a message of it that ended later than it allows for."""
+    if needed <= record.get("broadcast_expires_at", 0):
+        return  # the usual case: no write
+    with contextlib.suppress(ConditionFailedError):  # gone, or already kept long enough
+        table.update(
+            f"bcast#{record['broadcast']}",  # broadcasts.key()
+            "SET expires_at = :pushed",
+            condition="attribute_exists(pk) AND expires_at < :needed",
+            values={":pushed": needed + BROADCAST_SLACK, ":needed": needed},
+            returning=False,
+        )
 
 
 def try_move(table: Table, message_id: str, status: str, **options: Any) -> dict[str, Any] | None:
@@ -328,8 +369,10 @@ def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> Non
     sweep (queued) or reconcile (sending) picks it up within minutes.
     """
     try:
-        wait = pacing.delay(table, settings.load().send_rate, clock.now(), earliest=earliest)
+        now = clock.now()
+        wait = pacing.delay(table, settings.load().send_rate, now, earliest=earliest)
         # SQS delays are whole seconds: a slot rounds to the nearest (as the dispatcher's do).
-        jobs.defer("send", {"id": message_id}, delay=round(wait))
+        # The slot rides along: SQS delays no more than 900 s, and the worker holds the rest.
+        jobs.defer("send", {"id": message_id, "slot": now + wait}, delay=round(wait))
     except (jobs.JobQueueError, StorageError):
         logger.error("could not hand a message to the worker", extra={"id": message_id})

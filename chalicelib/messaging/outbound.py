@@ -75,6 +75,16 @@ def send_time(payload: dict[str, Any]) -> float | None:
     return requested.timestamp() if requested is not None else None
 
 
+def quiet_hours(payload: dict[str, Any]) -> dict[str, str] | None:
+    """The payload's quiet-hours window as the record keeps it (checked again at every send).
+
+    Raises:
+        ValidationError: bad timezone or window.
+    """
+    window = timing.window(payload, timing.zone(validation.string(payload, "timezone")))
+    return timing.stored(window) if window is not None else None
+
+
 DEFAULT_ALLOWED_PREFIXES = ("+1",)  # NANP: the US and Canada, where a long code sends
 
 
@@ -135,6 +145,7 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     to = str(validation.phone_number(payload, "to", required=True))
     body, media_urls = content(payload)
     send_at = send_time(payload)
+    window = quiet_hours(payload)
     sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
     check_destination(ctx, to)
     table = ctx.table
@@ -162,6 +173,7 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         send_at=send_at,
         status_callback=ctx.callback_url(messages.STATUS_CALLBACK),
         retention_days=ctx.settings.retention_days,
+        window=window,
     )
     if state == "sending":
         now = record["created_at"]
@@ -182,7 +194,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         return 202, {"id": message_id, "status": "scheduled", "send_at": clock.iso(send_at)}
     if state == "queued":
         try:
-            jobs.defer("send", {"id": message_id}, delay=wait)
+            slot = record["created_at"] + wait  # the worker holds it until then (SQS: 900 s)
+            jobs.defer("send", {"id": message_id, "slot": slot}, delay=wait)
         except jobs.JobQueueError:
             logger.error("could not hand a message to the worker", extra={"id": message_id})
         logger.info("message queued at its pacing slot", extra={"id": message_id})

@@ -9,14 +9,19 @@ from chalicelib.api.validation import ValidationError
 
 MIN_LEAD = timedelta(seconds=60)
 MAX_LEAD = timedelta(days=366)
+# A window given by one bound takes the other from the usual quiet hours (8 a.m. to 9 p.m.
+# local, as the TCPA's): "not_after 21:00" alone opens at 08:00, never at midnight.
+DAY_START = time(8)
+DAY_END = time(21)
 
 
 class Window(NamedTuple):
-    """Allowed local hours [not_before, not_after) in a zone; None bounds mean day start/end."""
+    """Allowed local hours [not_before, not_after) in a zone (crossing midnight when
+    not_after <= not_before)."""
 
     zone: object  # zoneinfo.ZoneInfo
-    not_before: time | None
-    not_after: time | None
+    not_before: time
+    not_after: time
 
 
 def zone(name: str | None, field: str = "timezone") -> object | None:
@@ -107,10 +112,12 @@ def parse_hhmm(value: object, field: str) -> time | None:
 
 
 def window(payload: dict, tz: object | None) -> Window | None:
-    """The quiet-hours window from not_before/not_after, or None.
+    """The quiet-hours window from not_before/not_after, or None; a missing bound is
+    DAY_START's or DAY_END's.
 
     Raises:
-        ValidationError: bad HH:MM, no timezone, or an empty window.
+        ValidationError: bad HH:MM, no timezone, an empty window, or one bound on the far side
+            of the other's default (a window all night long).
     """
     not_before = parse_hhmm(payload.get("not_before"), "not_before")
     not_after = parse_hhmm(payload.get("not_after"), "not_after")
@@ -118,18 +125,47 @@ def window(payload: dict, tz: object | None) -> Window | None:
         return None
     if tz is None:
         raise ValidationError("timezone is required with not_before/not_after", "timezone")
-    if not_before is not None and not_before == not_after:
+    if not_before is None:
+        if not_after is not None and not_after <= DAY_START:
+            raise ValidationError(
+                "not_after alone must be after 08:00; give not_before too", "not_after"
+            )
+        not_before = DAY_START
+    if not_after is None:
+        if not_before >= DAY_END:
+            raise ValidationError(
+                "not_before alone must be before 21:00; give not_after too", "not_before"
+            )
+        not_after = DAY_END
+    if not_before == not_after:
         raise ValidationError("not_before and not_after must differ", "not_after")
     return Window(tz, not_before, not_after)
 
 
+def stored(w: Window) -> dict[str, str]:
+    """A window as kept on a message record (the worker checks it at every send)."""
+    return {
+        "timezone": w.zone.key,  # type: ignore[attr-defined]
+        "not_before": w.not_before.strftime("%H:%M"),
+        "not_after": w.not_after.strftime("%H:%M"),
+    }
+
+
+def from_stored(value: dict[str, str] | None) -> Window | None:
+    """The window a record keeps, or None.
+
+    Raises:
+        ValidationError: a record that was never written by stored().
+    """
+    if not value:
+        return None
+    return window(value, zone(value["timezone"]))
+
+
 def _allowed(local: time, w: Window) -> bool:
-    start = w.not_before or time(0)
-    if w.not_after is None:
-        return local >= start
-    if w.not_after > start:
-        return start <= local < w.not_after
-    return local >= start or local < w.not_after  # the window crosses midnight
+    if w.not_after > w.not_before:
+        return w.not_before <= local < w.not_after
+    return local >= w.not_before or local < w.not_after  # the window crosses midnight
 
 
 def next_opening(instant: datetime, w: Window) -> datetime:
@@ -137,7 +173,7 @@ def next_opening(instant: datetime, w: Window) -> datetime:
     local = instant.astimezone(w.zone)  # type: ignore[arg-type]
     if _allowed(local.time(), w):
         return instant
-    start = w.not_before or time(0)
+    start = w.not_before
     day = local.date()
     for _ in range(3):
         opening = local_to_utc(datetime.combine(day, start), w.zone)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -88,10 +89,15 @@ class Credentials(NamedTuple):
 
 
 class TwilioRest:
-    """Domain-named calls on Twilio's REST API."""
+    """Domain-named calls on Twilio's REST API.
 
-    def __init__(self, client: Any) -> None:
+    renew, when given, answers a client built on credentials read afresh (or None when they
+    have not changed): a call Twilio refuses for this app's credentials is made once more on it.
+    """
+
+    def __init__(self, client: Any, renew: Callable[[], Any] | None = None) -> None:
         self._client = client
+        self._renew = renew
 
     def send_message(
         self,
@@ -118,7 +124,7 @@ class TwilioRest:
             options["media_url"] = media_urls
         if status_callback:
             options["status_callback"] = status_callback
-        message = self._call(self._client.messages.create, **options)
+        message = self._call(lambda client: client.messages.create(**options))
         return {
             "sid": message.sid,
             "status": message.status,
@@ -148,7 +154,7 @@ class TwilioRest:
         if status_callback:
             options["status_callback"] = status_callback
             options["status_callback_event"] = ["initiated", "ringing", "answered", "completed"]
-        call = self._call(self._client.calls.create, **options)
+        call = self._call(lambda client: client.calls.create(**options))
         # CallInstance keeps "from" only as _from (twilio 9.13), unlike MessageInstance.from_.
         return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
 
@@ -175,7 +181,7 @@ class TwilioRest:
         if not sender.startswith("MG"):
             options["from_"] = sender
         skew = 120  # clocks differ; the sender and the text still have to match
-        for message in self._call(self._client.messages.list, **options):
+        for message in self._call(lambda client: client.messages.list(**options)):
             created = message.date_created.timestamp() if message.date_created else None
             if created is not None and created < since - skew:
                 return None
@@ -213,7 +219,8 @@ class TwilioRest:
             TwilioError: one of its subclasses, when the list itself fails.
         """
         skew = 120  # clocks differ; to and from still have to match
-        for call in self._call(self._client.calls.list, to=to, from_=sender, limit=20):
+        listed = self._call(lambda client: client.calls.list(to=to, from_=sender, limit=20))
+        for call in listed:
             created = call.date_created.timestamp() if call.date_created else None
             if created is not None and created < since - skew:
                 return None
@@ -221,23 +228,53 @@ class TwilioRest:
                 return {"sid": call.sid, "status": call.status}
         return None
 
-    @staticmethod
-    def _call(method: Any, **options: Any) -> Any:
-        # Loaded with twilio.rest by now (see get_twilio); at module scope they would cost
-        # every importer of this module.
-        from requests.exceptions import ConnectionError, RequestException, Timeout
-        from twilio.base.exceptions import TwilioRestException
-
+    def _call(self, action: Callable[[Any], Any]) -> Any:
+        """action(client), once more on renewed credentials if Twilio refuses ours: nothing was
+        created then, so asking again is safe (Twilio refuses rotated ones at once, while this
+        container and the extension may hold them for minutes)."""
         try:
-            return method(**options)
-        except TwilioRestException as exc:
-            raise _classify(exc) from exc
-        except Timeout as exc:
-            raise TwilioTimeoutError("Twilio did not answer in time") from exc
-        except ConnectionError as exc:
-            raise TwilioUnavailableError("Twilio could not be reached") from exc
-        except RequestException as exc:
-            raise TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}") from exc
+            return _request(action, self._client)
+        except TwilioError as exc:
+            if not exc.credentials_refused:
+                raise
+            client = self._renew() if self._renew is not None else None
+            if client is None:
+                logger.error(
+                    "Twilio refused this app's credentials", extra={"twilio_code": exc.code}
+                )
+                raise
+        logger.info("Twilio credentials changed in the parameter store; using the new ones")
+        self._client = client
+        try:
+            return _request(action, client)
+        except TwilioError as exc:
+            if exc.credentials_refused:
+                logger.error(
+                    "Twilio refused this app's credentials", extra={"twilio_code": exc.code}
+                )
+            raise
+
+
+def _request(action: Callable[[Any], Any], client: Any) -> Any:
+    """action(client), its failures as TwilioError."""
+    # Loaded with twilio.rest by now (see get_twilio); at module scope they would cost every
+    # importer of this module.
+    from requests.exceptions import ConnectionError, RequestException, Timeout
+    from twilio.base.exceptions import TwilioException, TwilioRestException
+
+    try:
+        return action(client)
+    except TwilioRestException as exc:
+        raise _classify(int(exc.status or 0), exc.code, exc.msg) from exc
+    except TwilioException as exc:
+        # A list page Twilio refused comes as a bare TwilioException holding the response.
+        raise _page_error(exc) from exc
+    except Timeout as exc:
+        raise TwilioTimeoutError("Twilio did not answer in time") from exc
+    except ConnectionError as exc:
+        raise TwilioUnavailableError("Twilio could not be reached") from exc
+    except RequestException as exc:
+        raise TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}") from exc
 
 
 # Smart Encoding's documented swaps of Unicode look-alikes for GSM-7 characters (the common ones).
@@ -293,13 +330,22 @@ def _normal(text: str) -> str:
     return " ".join(_URL.sub("<url>", text.translate(_SMART)).split())
 
 
-def _classify(exc: Any) -> TwilioError:
-    status = int(exc.status or 0)
-    code = exc.code
-    message = exc.msg or "Twilio refused the request"
+def _page_error(exc: Any) -> TwilioError:
+    response = exc.args[1] if len(exc.args) > 1 else None
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        return TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}")
+    try:
+        body = json.loads(response.text)
+    except (ValueError, TypeError):
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    return _classify(status, body.get("code"), body.get("message"))
+
+
+def _classify(status: int, code: int | None, message: str | None) -> TwilioError:
+    message = message or "Twilio refused the request"
     if status >= 500 or status in _CREDENTIAL_STATUSES or status < 400:
-        if status in _CREDENTIAL_STATUSES:
-            logger.error("Twilio refused this app's credentials", extra={"twilio_code": code})
         return TwilioUnavailableError(message, status=status, code=code)
     return TwilioRequestError(message, status=status, code=code)
 
@@ -307,8 +353,25 @@ def _classify(exc: Any) -> TwilioError:
 _client_cache: dict[tuple[str, str, str, str | None], Any] = {}
 
 
-def get_twilio(credentials: Credentials, *, base_url: str | None = None) -> TwilioRest:
-    """Return a TwilioRest on this container's client for these credentials (kept warm)."""
+def get_twilio(
+    credentials: Credentials,
+    *,
+    base_url: str | None = None,
+    renew: Callable[[Credentials], Credentials | None] | None = None,
+) -> TwilioRest:
+    """Return a TwilioRest on this container's client for these credentials (kept warm).
+
+    renew(refused) answers the credentials read afresh, or None when they are the same.
+    """
+
+    def renewed() -> Any:
+        fresh = renew(credentials) if renew is not None else None
+        return _client_for(fresh, base_url) if fresh is not None else None
+
+    return TwilioRest(_client_for(credentials, base_url), renewed if renew is not None else None)
+
+
+def _client_for(credentials: Credentials, base_url: str | None) -> Any:
     key = (credentials.account_sid, credentials.username, credentials.password, base_url)
     client = _client_cache.get(key)
     if client is None:
@@ -330,4 +393,4 @@ def get_twilio(credentials: Credentials, *, base_url: str | None = None) -> Twil
         # One entry: a rotated secret replaces the old client instead of piling up.
         _client_cache.clear()
         _client_cache[key] = client
-    return TwilioRest(client)
+    return client

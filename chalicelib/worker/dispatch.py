@@ -86,7 +86,10 @@ def dispatch(now: float | None = None) -> dict[str, int]:
         # SQS delays are whole seconds: a send time rounds up (never early), a pacing slot to
         # the nearest second (the rate holds on average; within a second messages may bunch).
         entries = [
-            ({"id": message_id}, max(math.ceil(send_at - at), round(slot - at), 0))
+            (
+                {"id": message_id, "slot": max(send_at, slot)},
+                max(math.ceil(send_at - at), round(slot - at), 0),
+            )
             for (message_id, send_at), slot in zip(
                 batch[start : start + _ENQUEUE_CHUNK],
                 slots[start : start + _ENQUEUE_CHUNK],

@@ -13,6 +13,9 @@ Outcomes by Twilio's answer:
 
 Every retry is a new queue message at its pacing slot, not a redelivery of the old one: the
 queue's receive count (and its dead-letter queue) is left to jobs that crash.
+
+Before calling Twilio, the message's quiet hours are checked again (a retry can come after its
+window closed): outside them it goes back to `scheduled` for the next opening, no attempt counted.
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ from chalicelib.telephony.twilio_rest import (
     TwilioRequestError,
     TwilioRest,
 )
+from chalicelib.worker import quiet_hours
 
 logger = logging.getLogger(__name__)
 
 UNSUBSCRIBED = 21610
+# A job may come this much before its pacing slot: SQS delays are whole seconds, rounded.
+SLOT_EARLY = 1.0
 _BACKOFF_BASE = 5.0
 _BACKOFF_CAP = 300.0
 # Twilio not taking a message (429, 503) is retried this long from its first attempt.
@@ -64,6 +70,10 @@ def _send(payload: dict[str, Any]) -> None:
     table = deps.table(config)
     message_id = str(payload["id"])
     now = clock.now()
+    wait = float(payload.get("slot") or 0) - now
+    if wait > SLOT_EARLY:
+        _hold_for_slot(payload, wait)
+        return
     token = messages.new_id()
     try:
         claimed = _claim(table, message_id, now, token)
@@ -91,6 +101,19 @@ def _send(payload: dict[str, Any]) -> None:
             _give_up(table, claimed, "max_attempts", "no clear answer from Twilio")
             return
     _attempt(table, claimed, config)
+
+
+def _hold_for_slot(payload: dict[str, Any], wait: float) -> None:
+    """Queue the job again for its pacing slot (SQS delays at most 900 s), counting no attempt;
+    a new job rather than a redelivery, which would use up the record's receives.
+
+    Raises:
+        RetryLater: the queue refused the new job; this one comes back instead.
+    """
+    try:
+        jobs.defer("send", payload, delay=wait)
+    except jobs.JobQueueError:
+        raise jobs.RetryLater(wait, "before its pacing slot") from None
 
 
 def _claim(table: Table, message_id: str, now: float, token: str) -> dict[str, Any]:
@@ -198,6 +221,8 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         messages.try_move(table, message_id, "opted_out", sources=("sending",))
         logger.info("recipient opted out before sending", extra={"id": message_id})
         return
+    if quiet_hours.hold(table, record, clock.now(), config.retention_days):
+        return
     try:
         result = deps.twilio(config).send_message(
             to=record["to"],
@@ -303,7 +328,9 @@ def _reschedule(table: Table, message_id: str, delay: float) -> None:
             for `sending`, picks the record up from its state).
     """
     try:
-        jobs.defer("send", {"id": message_id}, delay=round(delay))
+        # The slot rides along: SQS delays at most 900 s, and the worker holds the rest.
+        slot = clock.now() + delay
+        jobs.defer("send", {"id": message_id, "slot": slot}, delay=round(delay))
     except jobs.JobQueueError:
         logger.error("could not queue the next attempt; the sweeps will", extra={"id": message_id})
     raise _Stop

@@ -22,7 +22,7 @@ from devkit import demo, resources
 from devkit.aws_faults import AwsFaults
 from devkit.events import LambdaContext, rest_event, twilio_event
 from devkit.fake_twilio import FakeTwilio
-from devkit.moto_server import MotoServer
+from devkit.moto_server import MotoServer, advance_sqs_clock, reset_sqs_clock
 from devkit.worker import QueueDriver, schedule_event
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
@@ -86,6 +86,7 @@ def ssm(environment: None, moto_server: MotoServer, moto_url: str) -> Any:
     # No fault of an earlier test (or one scripted before this fixture) may hit the seeding.
     moto_server.faults.reset()
     requests.post(f"{moto_url}/moto-api/reset", timeout=5).raise_for_status()
+    reset_sqs_clock()
     client = boto3.client("ssm")
     demo.put_parameters(client, demo.SSM_PATH, demo.parameters())
     resources.create("dev", dynamodb=boto3.client("dynamodb"), sqs=boto3.client("sqs"))
@@ -120,24 +121,9 @@ def jobs(app: Any) -> QueueDriver:
     """Drives the real send queue through the worker handler, as Lambda's event source would."""
     import app as application
 
-    name = resources.names("dev")["SendQueue"]
     return QueueDriver(
-        boto3.client("sqs"),
-        name,
-        application.send_worker,
-        skip_delays=lambda: skip_sqs_delays(name),
+        boto3.client("sqs"), resources.names("dev")["SendQueue"], application.send_worker
     )
-
-
-def skip_sqs_delays(queue_name: str) -> None:
-    """Make the in-process moto server's delayed messages receivable now: time passing for
-    SQS, as the frozen clock's advance is for the app."""
-    from moto.core import DEFAULT_ACCOUNT_ID
-    from moto.sqs.models import sqs_backends
-
-    queue = sqs_backends[DEFAULT_ACCOUNT_ID][demo.REGION].queues[queue_name]
-    for message in list(queue._messages):
-        message.delayed_until = 0
 
 
 @pytest.fixture
@@ -189,7 +175,9 @@ class Clock:
         return self.now
 
     def advance(self, seconds: float) -> None:
+        """Time passes for the app and for SQS's delays and visibility timeouts alike."""
         self.now += seconds
+        advance_sqs_clock(seconds)
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_r3_keeping_the_answer_failing_never_sends_again_after_the_lock(
     assert len(twilio.messages) == 1
     frozen.advance(3600)
     run_schedule("reconcile_sending")
-    jobs.drain(later=True)
+    jobs.drain()
     assert len(twilio.messages) == 1
 
 
@@ -140,7 +140,7 @@ def test_r17_credentials_unreadable_before_the_create_send_once_and_never_orphan
     assert len(twilio.messages) == 1
     frozen.advance(3600)
     run_schedule("reconcile_sending")
-    jobs.drain(later=True)
+    jobs.drain()
     assert len(twilio.messages) == 1
 
 

@@ -527,7 +527,7 @@ def test_not_accepted_is_retried_then_sent_once(caller, twilio, jobs, frozen, st
     assert message(caller, message_id)["status"] == "queued"
     twilio.set_faults(rate=0.0)
     frozen.advance(10)
-    jobs.drain(later=True)
+    jobs.drain()
     assert message(caller, message_id)["status"] == "sent"
     assert len(twilio.messages) == 1
 
@@ -538,13 +538,13 @@ def test_a_ten_minute_429_storm_loses_nothing(caller, twilio, jobs, frozen):
     storm_ends = frozen.now + 600
     receives = 0
     while frozen.now < storm_ends:
-        receives += jobs.poll_once(later=True)[0]
+        receives += jobs.poll_once()[0]
         frozen.advance(30)
     assert receives > 5  # more than the queue's receive count and the attempt bound allow
     assert message(caller, message_id)["status"] == "queued"
     twilio.set_faults(rate=0.0)
     frozen.advance(300)
-    jobs.drain(later=True)
+    jobs.drain()
     assert message(caller, message_id)["status"] == "sent"
     assert len(twilio.messages) == 1
 
@@ -553,13 +553,13 @@ def test_not_accepted_for_over_an_hour_fails_and_is_never_sent(caller, twilio, j
     message_id = scheduled(caller, frozen)
     twilio.set_faults(rate=1.0, statuses=(503,))
     for _ in range(20):
-        jobs.poll_once(later=True)
+        jobs.poll_once()
         frozen.advance(300)
     record = message(caller, message_id)
     assert record["status"] == "failed"
     assert record["error_message"].startswith("not_accepted")
     twilio.set_faults(rate=0.0)
-    assert jobs.drain(later=True) == 0
+    assert jobs.drain() == 0
     assert twilio.messages == []
 
 
@@ -570,7 +570,7 @@ def test_ambiguous_500_looks_up_before_sending_again(caller, twilio, jobs, froze
     assert message(caller, message_id)["status"] == "sending"
     twilio.set_faults(rate=0.0)
     frozen.advance(60)
-    jobs.drain(later=True)
+    jobs.drain()
     assert message(caller, message_id)["status"] == "sent"
     assert len(twilio.messages) == 1
     assert any(r.method == "GET" and r.path.endswith("/Messages.json") for r in twilio.requests)
@@ -592,7 +592,7 @@ def test_timeout_after_twilio_accepted_is_not_sent_twice(caller, twilio, jobs, f
         twilio.latency = 0.0
     assert len(twilio.messages) == 1
     frozen.advance(60)
-    jobs.drain(later=True)
+    jobs.drain()
     record = message(caller, message_id)
     assert record["status"] == "sent"
     assert record["sid"] == twilio.messages[0]["sid"]

@@ -108,10 +108,13 @@ def local(y, mo, d, h, mi=0):
         (("22:00", "06:00"), local(2026, 3, 2, 23), local(2026, 3, 2, 23)),
         (("22:00", "06:00"), local(2026, 3, 2, 5), local(2026, 3, 2, 5)),
         (("22:00", "06:00"), local(2026, 3, 2, 6), local(2026, 3, 2, 22)),
-        # A missing bound is the day's start or end.
-        ((None, "17:00"), local(2026, 3, 2, 18), local(2026, 3, 3, 0)),
-        (("08:00", None), local(2026, 3, 2, 7), local(2026, 3, 2, 8)),
-        (("08:00", None), local(2026, 3, 2, 23), local(2026, 3, 2, 23)),
+        # A missing bound is the default quiet hours' (08:00 to 21:00): never midnight.
+        ((None, "17:00"), local(2026, 3, 2, 18), local(2026, 3, 3, 8)),
+        ((None, "17:00"), local(2026, 3, 3, 0, 30), local(2026, 3, 3, 8)),
+        ((None, "17:00"), local(2026, 3, 3, 9), local(2026, 3, 3, 9)),
+        (("10:00", None), local(2026, 3, 2, 7), local(2026, 3, 2, 10)),
+        (("10:00", None), local(2026, 3, 2, 20, 59), local(2026, 3, 2, 20, 59)),
+        (("10:00", None), local(2026, 3, 2, 23), local(2026, 3, 3, 10)),
         # The opening falls in the DST gap: 02:30 on 2026-03-08 is 03:30 EDT.
         (("02:30", "05:00"), local(2026, 3, 8, 1), utc(2026, 3, 8, 7, 30)),
     ],
@@ -125,3 +128,28 @@ def test_next_opening(bounds, at, expected):
 def test_window_bounds_are_hhmm_times():
     window = timing.window({"not_before": "09:30", "not_after": "17:45"}, NY)
     assert (window.not_before, window.not_after) == (time(9, 30), time(17, 45))
+
+
+@pytest.mark.parametrize(
+    ("bounds", "field"),
+    [
+        # One bound on the far side of the other's default would make a window that crosses
+        # midnight, all night long: refused, naming the bound given.
+        ({"not_after": "07:00"}, "not_after"),
+        ({"not_after": "08:00"}, "not_after"),
+        ({"not_before": "21:00"}, "not_before"),
+        ({"not_before": "23:00"}, "not_before"),
+    ],
+)
+def test_one_bound_must_leave_a_day_window(bounds, field):
+    with pytest.raises(ValidationError) as error:
+        timing.window(bounds, NY)
+    assert error.value.field == field
+
+
+def test_a_window_is_kept_on_the_record_and_read_back():
+    window = timing.window({"not_after": "20:00"}, NY)
+    stored = timing.stored(window)
+    assert stored == {"timezone": "America/New_York", "not_before": "08:00", "not_after": "20:00"}
+    assert timing.from_stored(stored) == window
+    assert timing.from_stored(None) is None
