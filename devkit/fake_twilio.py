@@ -12,6 +12,7 @@ import copy
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -85,6 +86,9 @@ class FakeTwilio:
         # Seconds after which a created message is sent and delivered (priced) and a call
         # completed; None leaves them as created (the tests' default: nothing moves by itself).
         self.complete_after: float | None = None
+        # Where dates come from: tests whose app runs on a moved clock give the fake the same one,
+        # or a lookup "since the first attempt" would compare two different times.
+        self.clock: Callable[[], float] = time.time
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -200,7 +204,7 @@ class FakeTwilio:
 
     def _complete_later(self, sid: str, wait: float) -> None:
         def complete() -> None:
-            now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+            now = self._now()
             with self._lock:
                 for record in (*self._messages, *self._calls):
                     if record["sid"] != sid:
@@ -250,9 +254,13 @@ class FakeTwilio:
                         stored["transcript"] = record["transcript"]
         self.callbacks.call_created(record)
 
+    def _now(self) -> str:
+        """Now on this Twilio's clock, as Twilio writes dates."""
+        return format_datetime(datetime.fromtimestamp(int(self.clock()), UTC))
+
     def _create(self, kind: str, record: dict[str, Any]) -> None:
         """Put a new record in its list, dated now, and tell whoever should know of it."""
-        now = format_datetime(datetime.now(UTC).replace(microsecond=0))
+        now = self._now()
         record.update(date_created=now, date_updated=now)
         if kind == "Messages" and self.rewrite_bodies and record.get("body"):
             record["body"] = rewrite_body(record["body"])

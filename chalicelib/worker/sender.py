@@ -127,7 +127,10 @@ def _claim(table: Table, message_id: str, now: float, token: str) -> dict[str, A
         "SET #status = :sending, updated_at = :now, attempt_started_at = :now, "
         "first_attempt_at = if_not_exists(first_attempt_at, :now), "
         "attempts = if_not_exists(attempts, :zero) + :one, #state = :sending, state_at = :now, "
-        "history = list_append(if_not_exists(history, :empty), :entry), claim = :token",
+        "history = list_append(if_not_exists(history, :empty), :entry), claim = :token "
+        # A flag left from an earlier unclear attempt must not let a lookup job take the record
+        # while this attempt is in flight.
+        "REMOVE ambiguous",
         condition="#status = :queued AND (attribute_not_exists(send_at) OR send_at <= :now)",
         names={"#status": "status", "#state": "state"},
         values={
@@ -313,7 +316,13 @@ def _retry(
         _give_up(table, record, "not_accepted", reason)
         return
     moved = messages.try_move(
-        table, record["id"], "queued", sources=("sending",), due=now + delay, history=False
+        table,
+        record["id"],
+        "queued",
+        sources=("sending",),
+        due=now + delay,
+        history=False,
+        remove_fields=("ambiguous",),
     )
     if moved is None:
         raise _Stop

@@ -26,6 +26,7 @@ from devkit.moto_server import MotoServer, advance_sqs_clock, reset_sqs_clock
 from devkit.worker import QueueDriver, schedule_event
 
 EXECUTE_API = "https://abc123defg.execute-api.us-east-1.amazonaws.com/api"
+ROTATED_TOKEN = "rotated-demo-auth-token"
 
 
 @pytest.fixture(scope="session")
@@ -181,13 +182,16 @@ class Clock:
 
 
 @pytest.fixture
-def frozen(app: Any) -> Clock:
-    """Freeze the app's clock at the real now; tests advance it."""
+def frozen(app: Any, twilio: FakeTwilio) -> Iterator[Clock]:
+    """Freeze the app's clock at the real now; tests advance it. The local Twilio dates what it
+    creates on the same clock, as Twilio's and AWS's clocks agree in production."""
     import time
 
     fake = Clock(time.time())
     clock.set_clock(fake)
-    return fake
+    twilio.clock = fake
+    yield fake
+    twilio.clock = time.time
 
 
 class Caller:
@@ -257,3 +261,25 @@ def log_lines(capsys: pytest.CaptureFixture[str]) -> Any:
         return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line]
 
     return read
+
+
+@pytest.fixture
+def rotate(ssm: Any, twilio: FakeTwilio) -> Iterator[Any]:
+    """Rotate the account's auth token in Twilio and in SSM, as an operator does."""
+    rotated = []
+
+    def rotate(token: str = ROTATED_TOKEN, *, in_ssm: bool = True) -> None:
+        old = twilio.set_auth_token(demo.ACCOUNT_SID, token)
+        if not rotated:
+            rotated.append(old)
+        if in_ssm:
+            ssm.put_parameter(
+                Name=f"{demo.SSM_PATH}/twilio/auth_token",
+                Value=token,
+                Type="SecureString",
+                Overwrite=True,
+            )
+
+    yield rotate
+    if rotated:  # the local Twilio lives for the session
+        twilio.set_auth_token(demo.ACCOUNT_SID, rotated[0])

@@ -205,3 +205,31 @@ def test_r6_a_message_twilio_lists_only_later_is_found_not_sent_again(
     assert len(twilio.messages) == 1
     record = message(caller, message_id)
     assert (record["status"], record["sid"]) == ("sent", twilio.messages[0]["sid"])
+
+
+def test_a_flag_from_an_earlier_unclear_attempt_never_lets_a_second_job_send_alongside(
+    caller, twilio, jobs, frozen
+):
+    import json
+
+    from chalicelib.messaging import deps, messages
+    from tests.functional.messaging.test_messaging import scheduled
+
+    message_id = scheduled(caller, frozen)
+    # Queued with the flag of an unclear outcome still on it: the state an API retry's
+    # `_check_later` leaves when it flags a record whose worker attempt then hears 429.
+    deps.table().update(
+        messages.key(message_id), "SET ambiguous = :t", values={":t": True}, returning=False
+    )
+    # SQS delivers at least once: a second copy of the send job arrives with the retry.
+    jobs.sqs.send_message(
+        QueueUrl=jobs.url, MessageBody=json.dumps({"kind": "send", "payload": {"id": message_id}})
+    )
+    frozen.advance(60)
+    # One job's create is in flight (Twilio answers in half a second, and lists it later) while
+    # the other runs beside it in the same batch.
+    twilio.set_faults(late_seconds=0.5, create_after=3600)
+    twilio.script_faults("late-then-create")
+    assert jobs.poll_once()[0] == 2
+    twilio.run_pending_creates()
+    assert len(twilio.messages) == 1

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
-from collections import Counter
 
 import pytest
 
@@ -199,90 +197,6 @@ def test_slots_start_when_messages_reach_the_queue(caller, monkeypatch, jobs, fr
     assert len(visible) == 6
     ordered = sorted(visible)
     assert all(b - a >= 2 for a, b in itertools.pairwise(ordered))
-
-
-@pytest.mark.slow
-def test_faults_lose_nothing_and_send_nothing_twice(
-    caller, twilio, jobs, frozen, capsys, monkeypatch
-):
-    from chalicelib.messaging import outbound
-    from chalicelib.telephony import twilio_rest
-
-    # Every way Twilio fails a create, at once or after creating; the REST client gives up
-    # before a late answer comes, and the worker takes over handed-off messages without delay.
-    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.3)
-    monkeypatch.setattr(outbound, "CHECK_AMBIGUOUS_AFTER", 0)
-    monkeypatch.setattr(outbound, "RETRY_NOT_ACCEPTED", 0)
-    twilio_rest._client_cache.clear()
-    outcomes = ("429", "500", "503", "late", "500-after-create", "drop-after-create")
-    recipients = numbers(1000)
-    scheduled = numbers(200, start=5000)
-    immediate = numbers(100, start=7000)
-    for number in scheduled:
-        response = caller.api(
-            "/messages",
-            {"to": number, "body": "appointment reminder", "send_at": clock.iso(frozen.now + 61)},
-        )
-        assert response["statusCode"] == 202
-    twilio.set_faults(rate=0.1, outcomes=outcomes, seed=7, late_seconds=0.5)
-    broadcast = create(caller, {"to": recipients, "body": "broadcast"})["json"]
-    assert broadcast["count"] == 1000
-    for number in immediate:
-        # A client that sends again, with the same key, on any answer but a 2xx.
-        for _ in range(5):
-            answer = caller.api(
-                "/messages",
-                {"to": number, "body": "your code is 1234"},
-                headers={"Idempotency-Key": f"otp-{number}"},
-            )
-            if answer["statusCode"] in (201, 202):
-                break
-        assert answer["statusCode"] in (201, 202), answer["json"]
-    frozen.advance(61)
-    run_schedule("dispatch_due")
-    everyone = recipients + scheduled + immediate
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
-        if jobs.drain(replay_failures=True):
-            continue
-        states = counts(caller, broadcast["id"])["counts"]
-        if states == {"sent": 1000} and len(twilio.messages) >= len(everyone):
-            break
-        # Stand-ins for the schedules seeing time pass: the five-minute sweep re-enqueues
-        # what is still queued, reconcile settles what is stuck in sending.
-        frozen.advance(601)
-        run_schedule("dispatch_due")
-        run_schedule("reconcile_sending")
-        time.sleep(1)  # pacing delays are whole seconds
-    twilio.set_faults(rate=0.0)
-    time.sleep(0.6)  # late answers still in flight finish
-    frozen.advance(601)
-    run_schedule("reconcile_sending")
-    accepted = [m["to"] for m in twilio.messages]
-    injected = Counter(
-        outcome
-        for r in twilio.requests
-        if r.method == "POST" and (outcome := _outcome(r.status)) is not None
-    )
-    table = deps.table()
-    unfinished = [
-        item
-        for state in ("scheduled", "queued", "sending")
-        for item in table.query_all("by-state", "state", state)
-    ]
-    with capsys.disabled():
-        print(
-            f"\nfault test: {len(accepted)} accepted, {len(set(accepted))} unique recipients, "
-            f"faults seen by the client {dict(injected)}, broadcast states {states}, "
-            f"{len(unfinished)} unfinished"
-        )
-    assert sorted(accepted) == sorted(everyone)  # exactly once each
-    assert states == {"sent": 1000}
-    assert unfinished == []
-
-
-def _outcome(status: int) -> str | None:
-    return {0: "dropped", 429: "429", 500: "500", 503: "503"}.get(status)
 
 
 def test_each_recipients_status_a_page_at_a_time(caller, twilio, jobs):

@@ -13,7 +13,6 @@ from devkit.ssm_extension import ExtensionServer
 from tests.functional.conftest import run_schedule
 
 TO = "+15105551212"
-NEW_TOKEN = "rotated-demo-auth-token"
 
 
 @pytest.fixture(params=["by-path", "extension"])
@@ -27,28 +26,6 @@ def store(request, ssm, app, monkeypatch):
         monkeypatch.setenv("AWS_SESSION_TOKEN", demo.SESSION_TOKEN)
         parameters.reset()
         yield server
-
-
-@pytest.fixture
-def rotate(ssm, twilio):
-    """Rotate the account's auth token in Twilio and in SSM, as an operator does."""
-    rotated = []
-
-    def rotate(token: str = NEW_TOKEN, *, in_ssm: bool = True) -> None:
-        old = twilio.set_auth_token(demo.ACCOUNT_SID, token)
-        if not rotated:
-            rotated.append(old)
-        if in_ssm:
-            ssm.put_parameter(
-                Name=f"{demo.SSM_PATH}/twilio/auth_token",
-                Value=token,
-                Type="SecureString",
-                Overwrite=True,
-            )
-
-    yield rotate
-    if rotated:  # the local Twilio lives for the session
-        twilio.set_auth_token(demo.ACCOUNT_SID, rotated[0])
 
 
 def warm(caller):
