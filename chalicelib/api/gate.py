@@ -44,6 +44,7 @@ class ApiContext:
         self.query = query or {}
         # The key and its claim's generation: one use of the key, across a retry after a crash.
         self.idempotency_scope: str | None = None
+        self.idempotency_generation = ""
         # Set by an action once it wrote what a create may follow: from then on a failure
         # must not free the key (a retry would create again), only unlock it.
         self.committed = False
@@ -82,7 +83,7 @@ def handle(
     request: Request, action: Action, *, body: bool = True, idempotent: bool = False
 ) -> Response:
     """Run an API action and turn its outcome, or its domain error, into a JSON response."""
-    key = None
+    key = None  # set once this request holds the Idempotency-Key's claim, never before
     ctx = None
     try:
         payload = json_object(request.raw_body) if body else {}
@@ -94,15 +95,18 @@ def handle(
             request.uri_params,
             multi,
         )
-        key = _idempotency_key(request) if idempotent else None
-        if key is not None:
+        wanted = _idempotency_key(request) if idempotent else None
+        if wanted is not None:
             digest = idempotency.fingerprint(route_path(request.context or {}, {}), payload)
-            claimed = idempotency.claim(ctx.table, key, digest)
+            # A claim that fails leaves the key as it was: this request owns nothing to free.
+            claimed = idempotency.claim(ctx.table, wanted, digest)
             if claimed.stored is not None:
                 return responses.json_response(
                     claimed.stored.status, claimed.stored.body, {"Idempotent-Replayed": "true"}
                 )
+            key = wanted
             ctx.idempotency_scope = f"{key}#{claimed.generation}"
+            ctx.idempotency_generation = claimed.generation
         status, data = action(payload, ctx)
         response = responses.json_response(status, data)
         keep = True
@@ -133,14 +137,16 @@ def _idempotency_key(request: Request) -> str | None:
 
 def _settle_key(ctx: ApiContext, key: str, response: Response | None, *, keep: bool) -> None:
     try:
+        generation = ctx.idempotency_generation
         if keep and response is not None:
-            idempotency.keep(ctx.table, key, response.status_code, json.loads(response.body))
+            body = json.loads(response.body)
+            idempotency.keep(ctx.table, key, generation, response.status_code, body)
         elif ctx.committed:
-            idempotency.unlock(ctx.table, key)
+            idempotency.unlock(ctx.table, key, generation)
         else:
-            idempotency.release(ctx.table, key)
+            idempotency.release(ctx.table, key, generation)
     except storage.ConditionFailedError:
-        pass  # the claim is no longer in progress: nothing to unlock
+        pass  # the claim is no longer this request's (taken over after its lock): leave it
     except storage.StorageError:
         # The claim expires with its lock; a retry then runs again or meets the kept answer.
         logger.error("could not settle the idempotency key")

@@ -114,30 +114,54 @@ def claim(table: Table, idempotency_key: str, digest: str) -> Claim:
     return Claim(None, str(current.get("generation") or ""))
 
 
-def keep(table: Table, idempotency_key: str, status: int, body: dict[str, Any]) -> None:
-    """Keep the answer for replays."""
+def keep(
+    table: Table, idempotency_key: str, generation: str, status: int, body: dict[str, Any]
+) -> None:
+    """Keep the answer for replays (if the claim is still this generation's).
+
+    Raises:
+        ConditionFailedError: the claim is another request's now.
+    """
     table.update(
         _key(idempotency_key),
         "SET #state = :done, #status = :status, answer = :answer",
+        condition="generation = :generation",
         names={"#state": "state", "#status": "status"},
-        values={":done": "done", ":status": status, ":answer": json.dumps(body)},
+        values={
+            ":done": "done",
+            ":status": status,
+            ":answer": json.dumps(body),
+            ":generation": generation,
+        },
         returning=False,
     )
 
 
-def unlock(table: Table, idempotency_key: str) -> None:
+def unlock(table: Table, idempotency_key: str, generation: str) -> None:
     """End this request's hold on the key but keep its generation, so a retry at once takes the
-    claim over and derives the same ids (the action wrote something a retry must find)."""
+    claim over and derives the same ids (the action wrote something a retry must find).
+
+    Raises:
+        ConditionFailedError: the claim is not this generation's, or no longer in progress.
+    """
     table.update(
         _key(idempotency_key),
         "SET locked_until = :zero",
-        condition="#state = :progress",
+        condition="#state = :progress AND generation = :generation",
         names={"#state": "state"},
-        values={":zero": 0, ":progress": "in_progress"},
+        values={":zero": 0, ":progress": "in_progress", ":generation": generation},
         returning=False,
     )
 
 
-def release(table: Table, idempotency_key: str) -> None:
-    """Free the key: the answer changed nothing."""
-    table.delete(_key(idempotency_key))
+def release(table: Table, idempotency_key: str, generation: str) -> None:
+    """Free the key: the answer changed nothing (only this generation's claim is removed).
+
+    Raises:
+        ConditionFailedError: the claim is another generation's.
+    """
+    table.delete(
+        _key(idempotency_key),
+        condition="generation = :generation",
+        values={":generation": generation},
+    )

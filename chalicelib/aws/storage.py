@@ -225,9 +225,16 @@ class Table:
             request["ExpressionAttributeValues"] = self._values(values)
         return request
 
-    def delete(self, pk: str) -> None:
-        """Remove an item (no error when absent)."""
-        self._call("DeleteItem", Key=self._ser({"pk": pk}))
+    def delete(
+        self, pk: str, *, condition: str | None = None, values: dict[str, Any] | None = None
+    ) -> None:
+        """Remove an item (no error when absent), optionally only when condition holds.
+
+        Raises:
+            ConditionFailedError: the condition did not hold (current item attached).
+        """
+        request = self._expressions(condition, None, values)
+        self._call("DeleteItem", Key=self._ser({"pk": pk}), **request)
 
     def transact(self, writes: list[dict[str, Any]]) -> None:
         """Apply writes all or none: each {"put": item, "condition": …, "values": {…}} or

@@ -233,3 +233,22 @@ def test_a_flag_from_an_earlier_unclear_attempt_never_lets_a_second_job_send_alo
     assert jobs.poll_once()[0] == 2
     twilio.run_pending_creates()
     assert len(twilio.messages) == 1
+
+
+def test_a_retry_that_cannot_take_the_claim_over_never_frees_it(
+    caller, twilio, jobs, aws_faults, frozen
+):
+    # The first request's record reached DynamoDB, its answer did not, and the SDK's retry
+    # failed: 503, the claim unlocked (its generation kept) for the client's retry.
+    aws_faults.script("dynamodb:PutItem", ["lost", "500"], match='"msg#')
+    assert send(caller, PAYLOAD, headers={"Idempotency-Key": "takeover"})["statusCode"] == 503
+    # The retry's takeover of that claim fails: that request owns nothing and frees nothing.
+    aws_faults.script("dynamodb:UpdateItem", ["500", "500"], match="locked_until = :until")
+    assert send(caller, PAYLOAD, headers={"Idempotency-Key": "takeover"})["statusCode"] == 503
+    answer = send(caller, PAYLOAD, headers={"Idempotency-Key": "takeover"})
+    assert answer["statusCode"] in (201, 202), answer["json"]
+    for _ in range(3):  # the worker's lookup, then reconcile after any stuck attempt
+        frozen.advance(700)
+        run_schedule("reconcile_sending")
+        jobs.drain()
+    assert len(twilio.messages) == 1
