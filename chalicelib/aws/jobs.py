@@ -32,6 +32,7 @@ HANDLERS = {
 }
 # How long an event's job is remembered (Twilio retries within minutes; replays come later).
 ONCE_TTL = 30 * 24 * 3600
+MAX_DELAY = queue.MAX_DELAY  # SQS's longest delay: a job deferred longer comes early
 MAX_RECEIVES = 5  # the redrive policy's maxReceiveCount in infra/resources.json
 _THREADS = 10  # a batch's records run side by side: Twilio latency, not CPU, bounds a send
 

@@ -362,6 +362,14 @@ def queue_message(
     return True
 
 
+def send_job(message_id: str, slot: float, now: float) -> dict[str, Any]:
+    """A send job's payload; a slot further away than SQS can delay (900 s) rides along, and
+    the worker holds a job that comes before it. Nearer ones SQS holds to the second."""
+    if slot - now > jobs.MAX_DELAY:
+        return {"id": message_id, "slot": slot}
+    return {"id": message_id}
+
+
 def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> None:
     """Hand a queued (or unconfirmed) message to the worker at its pacing slot.
 
@@ -372,7 +380,6 @@ def enqueue_send(table: Table, message_id: str, *, earliest: float = 0.0) -> Non
         now = clock.now()
         wait = pacing.delay(table, settings.load().send_rate, now, earliest=earliest)
         # SQS delays are whole seconds: a slot rounds to the nearest (as the dispatcher's do).
-        # The slot rides along: SQS delays no more than 900 s, and the worker holds the rest.
-        jobs.defer("send", {"id": message_id, "slot": now + wait}, delay=round(wait))
+        jobs.defer("send", send_job(message_id, now + wait, now), delay=round(wait))
     except (jobs.JobQueueError, StorageError):
         logger.error("could not hand a message to the worker", extra={"id": message_id})

@@ -194,8 +194,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         return 202, {"id": message_id, "status": "scheduled", "send_at": clock.iso(send_at)}
     if state == "queued":
         try:
-            slot = record["created_at"] + wait  # the worker holds it until then (SQS: 900 s)
-            jobs.defer("send", {"id": message_id, "slot": slot}, delay=wait)
+            now = record["created_at"]
+            jobs.defer("send", messages.send_job(message_id, now + wait, now), delay=wait)
         except jobs.JobQueueError:
             logger.error("could not hand a message to the worker", extra={"id": message_id})
         logger.info("message queued at its pacing slot", extra={"id": message_id})

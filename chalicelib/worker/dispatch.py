@@ -87,7 +87,7 @@ def dispatch(now: float | None = None) -> dict[str, int]:
         # the nearest second (the rate holds on average; within a second messages may bunch).
         entries = [
             (
-                {"id": message_id, "slot": max(send_at, slot)},
+                messages.send_job(message_id, max(send_at, slot), at),
                 max(math.ceil(send_at - at), round(slot - at), 0),
             )
             for (message_id, send_at), slot in zip(

@@ -337,9 +337,8 @@ def _reschedule(table: Table, message_id: str, delay: float) -> None:
             for `sending`, picks the record up from its state).
     """
     try:
-        # The slot rides along: SQS delays at most 900 s, and the worker holds the rest.
-        slot = clock.now() + delay
-        jobs.defer("send", {"id": message_id, "slot": slot}, delay=round(delay))
+        now = clock.now()
+        jobs.defer("send", messages.send_job(message_id, now + delay, now), delay=round(delay))
     except jobs.JobQueueError:
         logger.error("could not queue the next attempt; the sweeps will", extra={"id": message_id})
     raise _Stop
