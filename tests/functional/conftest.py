@@ -73,8 +73,12 @@ def environment(
     names = resources.names("dev")
     monkeypatch.setenv("SWITCHBOARD_TABLE", names["MessagesTable"])
     monkeypatch.setenv("SWITCHBOARD_QUEUE", names["SendQueue"])
-    # SQS delays are real seconds; a high rate keeps pacing delays at zero in tests (pacing
-    # itself is tested on its own and measured by the benchmark).
+    # Production never sends at 1,000/s (the default is 1/s, a long code's rate). At this rate
+    # pacing delays round to zero, so what pacing does is not exercised by the tests that keep
+    # it: the worker holding a job until its slot, the dispatcher's horizon (two minutes of
+    # slots) leaving the rest of a broadcast in the table, retries waiting a slot beyond their
+    # backoff. Tests of those set the rate themselves; test_pacing.py's end-to-end test runs
+    # the default rate (a scheduled message, a broadcast, a retry after a 429).
     monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "1000")
     settings.reset()
     yield

@@ -149,15 +149,23 @@ def test_validation_errors_free_the_key_and_twilio_4xx_is_kept(caller, twilio):
 
 
 @pytest.fixture
-def prompt_worker(monkeypatch):
-    """The worker takes over at once (no SQS delay) and the REST client gives up quickly."""
-    from chalicelib.messaging import outbound
+def impatient(monkeypatch, frozen):
+    """The REST client gives up after 0.3 s: Twilio answering later stands in for an answer
+    after the client's real timeout. The app's delays are its own (a check 60 s after an
+    unclear answer, a retry 5 s after a 429): tests move the frozen clock past them."""
     from chalicelib.telephony import twilio_rest
 
-    monkeypatch.setattr(outbound, "RETRY_NOT_ACCEPTED", 0)
-    monkeypatch.setattr(outbound, "CHECK_AMBIGUOUS_AFTER", 0)
     monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.3)
     twilio_rest._client_cache.clear()
+    return frozen
+
+
+def until_the_check(twilio, jobs, frozen):
+    """Time passes to a second before the worker's look-up of an unclear send: nothing runs and
+    nothing is looked up or sent yet."""
+    frozen.advance(59)
+    assert jobs.drain() == 0
+    assert not any(r.method == "GET" and r.path.endswith("/Messages.json") for r in twilio.requests)
 
 
 def retry_until_final(caller, payload, key, attempts=3):
@@ -177,11 +185,23 @@ def wait_for(condition, seconds=5.0):
     return condition()
 
 
-@pytest.mark.parametrize("fault", ["late", "500-after-create", "drop-after-create"])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "late",
+        "500-after-create",
+        "drop-after-create",
+        "504-then-create",
+        "drop-then-create",
+        "late-then-create",
+    ],
+)
 def test_an_answer_that_never_comes_clearly_is_never_sent_twice(
-    caller, twilio, jobs, prompt_worker, fault
+    caller, twilio, jobs, impatient, fault
 ):
-    twilio.set_faults(late_seconds=0.6)
+    # Twilio lists a "...-then-create" message only when the test says it has (create_after is
+    # an hour): here 59 s after its unclear answer, a second before the worker looks it up.
+    twilio.set_faults(late_seconds=0.6, create_after=3600)
     twilio.script_faults(fault)
     payload = {"to": TO, "body": "hi"}
     (first,) = retry_until_final(caller, payload, f"unclear-{fault}")
@@ -191,16 +211,19 @@ def test_an_answer_that_never_comes_clearly_is_never_sent_twice(
     again = send(caller, payload, headers={"Idempotency-Key": f"unclear-{fault}"})
     assert (again["statusCode"], again["json"]) == (202, first["json"])
     assert again["headers"]["Idempotent-Replayed"] == "true"
-    assert wait_for(lambda: len(twilio.messages) == 1)
-    jobs.drain(replay_failures=True)  # the worker finds it in Twilio's list
+    # "late", "...-after-create": created before the answer went wrong; else not yet listed.
+    assert len(twilio.messages) == (0 if fault.endswith("-then-create") else 1)
+    until_the_check(twilio, jobs, impatient)
+    twilio.run_pending_creates()
+    assert len(twilio.messages) == 1
+    impatient.advance(2)
+    assert jobs.drain() == 1  # the worker finds it in Twilio's list
     record = message(caller, first["json"]["id"])
     assert (record["status"], record["sid"]) == ("sent", twilio.messages[0]["sid"])
     assert len(twilio.messages) == 1
 
 
-def test_a_body_twilio_rewrote_is_still_found_and_not_sent_again(
-    caller, twilio, jobs, prompt_worker
-):
+def test_a_body_twilio_rewrote_is_still_found_and_not_sent_again(caller, twilio, jobs, impatient):
     twilio.rewrite_bodies = True  # Smart Encoding and Link Shortening
     twilio.script_faults("drop-after-create")
     body = "\u201cSale\u201d \u2014 today only\u2026 https://shop.example.com/sale?x=1"
@@ -208,41 +231,46 @@ def test_a_body_twilio_rewrote_is_still_found_and_not_sent_again(
     assert sent["unconfirmed"] is True
     (stored,) = twilio.messages
     assert stored["body"].startswith('"Sale" - today only... https://twil.io/')
-    jobs.drain(replay_failures=True)
+    impatient.advance(61)
+    jobs.drain()
     assert message(caller, sent["id"])["sid"] == stored["sid"]
     assert len(twilio.messages) == 1
 
 
-def test_a_lookup_passes_over_messages_that_are_already_ours(caller, twilio, jobs, prompt_worker):
+def test_a_lookup_passes_over_messages_that_are_already_ours(caller, twilio, jobs, impatient):
     first = send(caller, {"to": TO, "body": "same words"})["json"]
     assert first["status"] == "sent"
     twilio.script_faults("500")  # the second one never reached Twilio
     second = send(caller, {"to": TO, "body": "same words"})["json"]
-    jobs.drain(replay_failures=True)
+    assert second["unconfirmed"] is True
+    impatient.advance(61)
+    jobs.drain()
     # Twilio's list holds the first one's twin: it is the first's, so the second is sent.
     assert message(caller, second["id"])["sid"] != first["sid"]
     assert len(twilio.messages) == 2
 
 
 def test_an_ambiguous_send_twilio_never_got_is_sent_once_by_the_worker(
-    caller, twilio, jobs, prompt_worker
+    caller, twilio, jobs, impatient
 ):
     twilio.script_faults("500")  # before anything is created, but a 500 cannot say so
     (first,) = retry_until_final(caller, {"to": TO, "body": "hi"}, "unclear-absent")
     assert first["statusCode"] == 202 and first["json"]["unconfirmed"] is True
     assert twilio.messages == []
-    jobs.drain(replay_failures=True)
+    until_the_check(twilio, jobs, impatient)
+    assert twilio.messages == []  # not sent again before the look-up
+    impatient.advance(2)
+    jobs.drain()
     assert message(caller, first["json"]["id"])["status"] == "sent"
     assert len(twilio.messages) == 1
 
 
-def test_a_callback_before_any_answer_lands_by_our_id(caller, twilio, jobs, prompt_worker):
+def test_a_callback_before_any_answer_lands_by_our_id(caller, twilio, jobs, impatient):
     twilio.set_faults(late_seconds=0.6)
     twilio.script_faults("late")
     sent = send(caller, {"to": TO, "body": "hi"})["json"]
     assert sent["unconfirmed"] is True
-    assert wait_for(lambda: len(twilio.messages) == 1)
-    (created,) = twilio.messages
+    (created,) = twilio.messages  # "late": created at once, its answer after the client gave up
     # Twilio calls back to the URL it was given, which names our record.
     url = created["status_callback"].removeprefix(EXECUTE_API)
     assert url == f"/status/messages?id={sent['id']}"
@@ -250,7 +278,8 @@ def test_a_callback_before_any_answer_lands_by_our_id(caller, twilio, jobs, prom
     assert caller.webhook(url, {**params, "AccountSid": demo.ACCOUNT_SID})["statusCode"] == 200
     record = message(caller, sent["id"])
     assert (record["status"], record["sid"]) == ("delivered", created["sid"])
-    jobs.drain(replay_failures=True)  # the worker's check finds nothing left to do
+    impatient.advance(61)
+    jobs.drain()  # the worker's check finds nothing left to do
     assert message(caller, sent["id"])["status"] == "delivered"
     assert len(twilio.messages) == 1
 
@@ -272,7 +301,7 @@ def deliver(caller, callbacks):
 
 
 def test_twilios_own_callbacks_twice_reversed_and_before_the_answer_land_once(
-    caller, twilio, jobs, prompt_worker, monkeypatch
+    caller, twilio, jobs, impatient, monkeypatch
 ):
     collected = []
     monkeypatch.setattr(twilio.callbacks, "transport", collected.append)
@@ -281,12 +310,15 @@ def test_twilios_own_callbacks_twice_reversed_and_before_the_answer_land_once(
     twilio.script_faults("late")  # the answer, and so the SID, never reaches the app
     sent = send(caller, {"to": TO, "body": "hi"})["json"]
     assert sent["unconfirmed"] is True
+    # The local Twilio's callback threads hand it four callbacks; the app sees none of them
+    # until deliver() below, so this wait orders nothing against the app.
     assert wait_for(lambda: len(collected) == 4)
     deliver(caller, collected)
     record = message(caller, sent["id"])
     assert (record["status"], record["sid"]) == ("delivered", twilio.messages[0]["sid"])
     assert statuses(record).count("delivered") == 1 and "sent" not in statuses(record)
-    jobs.drain(replay_failures=True)
+    impatient.advance(61)
+    jobs.drain()
     assert len(twilio.messages) == 1
 
 
@@ -304,13 +336,16 @@ def test_callbacks_out_of_order_and_twice_move_forwards_only(caller, twilio):
 
 @pytest.mark.parametrize("status", ["429", "503"])
 def test_not_accepted_now_is_queued_not_failed_and_the_key_is_not_spent(
-    caller, twilio, jobs, prompt_worker, status
+    caller, twilio, jobs, impatient, status
 ):
     twilio.script_faults(status)
     (first,) = retry_until_final(caller, {"to": TO, "body": "hi"}, f"busy-{status}")
     assert first["statusCode"] == 202 and first["json"]["status"] == "queued"
     assert twilio.messages == []
-    jobs.drain(replay_failures=True)
+    impatient.advance(4)  # the worker's retry comes 5 s later, not before
+    assert jobs.drain() == 0 and twilio.messages == []
+    impatient.advance(2)
+    jobs.drain()
     record = message(caller, first["json"]["id"])
     assert record["status"] == "sent" and "failed" not in statuses(record)
     assert len(twilio.messages) == 1
@@ -319,6 +354,7 @@ def test_not_accepted_now_is_queued_not_failed_and_the_key_is_not_spent(
 
 
 def test_concurrent_duplicates_never_send_twice(caller, twilio):
+    # Twilio takes 0.3 s to answer the first, so the others arrive while its key is in use.
     twilio.latency = 0.3
     headers = {"Idempotency-Key": "order-1006"}
     results = []
@@ -336,6 +372,7 @@ def test_concurrent_duplicates_never_send_twice(caller, twilio):
         twilio.latency = 0.0
     codes = sorted(r["statusCode"] for r in results)
     assert codes.count(201) >= 1
+    assert codes.count(409) >= 1  # some did overlap the first: not only replays were tested
     assert set(codes) <= {201, 409}
     assert len(twilio.messages) == 1
 
@@ -576,22 +613,18 @@ def test_ambiguous_500_looks_up_before_sending_again(caller, twilio, jobs, froze
     assert any(r.method == "GET" and r.path.endswith("/Messages.json") for r in twilio.requests)
 
 
-def test_timeout_after_twilio_accepted_is_not_sent_twice(caller, twilio, jobs, frozen, monkeypatch):
-    from chalicelib.telephony import twilio_rest
-
-    message_id = scheduled(caller, frozen)
-    monkeypatch.setattr(twilio_rest, "REQUEST_TIMEOUT", 0.2)
-    twilio_rest._client_cache.clear()
-    twilio.latency = 0.5  # Twilio creates the message, the answer comes too late
-    try:
-        jobs.poll_once()
-        deadline = time.monotonic() + 5
-        while not twilio.messages and time.monotonic() < deadline:
-            time.sleep(0.05)  # the fake finishes the request the client gave up on
-    finally:
-        twilio.latency = 0.0
-    assert len(twilio.messages) == 1
-    frozen.advance(60)
+def test_timeout_after_twilio_accepted_is_not_sent_twice(caller, twilio, jobs, impatient):
+    message_id = scheduled(caller, impatient)
+    # Twilio accepts it but answers after the client gave up, and lists it only when the test
+    # says it has: after the timeout, before the worker's look-up.
+    twilio.set_faults(late_seconds=0.6, create_after=3600)
+    twilio.script_faults("late-then-create")
+    assert jobs.poll_once() == (1, 0)
+    assert message(caller, message_id)["status"] == "sending"
+    assert twilio.messages == []
+    until_the_check(twilio, jobs, impatient)
+    assert twilio.run_pending_creates() == 1
+    impatient.advance(2)
     jobs.drain()
     record = message(caller, message_id)
     assert record["status"] == "sent"

@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.core import settings
 from chalicelib.messaging import deps, messages, pacing
+from tests.functional.conftest import run_schedule
 
 TO = "+15105551212"
 
@@ -39,3 +40,56 @@ def test_a_send_that_arrives_before_its_slot_waits_for_it(
     sent = table.get(messages.key(message_id))
     assert (sent["status"], sent["attempts"]) == ("sent", 1)
     assert len(twilio.messages) == 1
+
+
+def test_sending_at_the_default_rate_is_paced_and_nothing_goes_twice_or_early(
+    caller, twilio, jobs, frozen, monkeypatch
+):
+    """The rest of the suite runs at 1,000/s; this runs production's default rate of 1/s, with
+    the clock moving a second at a time and the minute trigger every minute."""
+    from chalicelib.core import clock
+
+    monkeypatch.delenv("SWITCHBOARD_SEND_RATE")
+    settings.reset()
+    assert settings.load().send_rate == settings.DEFAULT_SEND_RATE == 1.0
+    start = frozen.now
+    send_at = start + 120
+    later = caller.api("/messages", {"to": TO, "body": "reminder", "send_at": clock.iso(send_at)})
+    assert later["statusCode"] == 202
+    recipients = [f"+1415555{i:04d}" for i in range(4)]
+    twilio.script_faults("429")  # the broadcast's first create: retried after its backoff
+    created = caller.api("/broadcasts", {"to": recipients, "body": "sale"})
+    assert created["statusCode"] == 202
+    creates: list[tuple[float, str, int]] = []  # (app time, to, Twilio's status) of each create
+
+    def run() -> None:
+        jobs.drain()
+        posts = [r for r in twilio.requests if r.method == "POST"]
+        for request in posts[len(creates) :]:
+            creates.append((frozen.now - start, dict(request.params)["To"], request.status))
+
+    run()
+    second = 0
+    while second < 180:
+        # A second at a time where sends are due (the broadcast, the reminder), else ten.
+        step = 1 if second < 30 or 100 <= second < 130 else 10
+        frozen.advance(step)
+        second += step
+        if second % 60 == 0:
+            run_schedule("dispatch_due")
+        run()
+    sent = sorted(m["to"] for m in twilio.messages)
+    assert sent == sorted([*recipients, TO])  # each once
+    ((refused, busy, _),) = [c for c in creates if c[2] == 429]
+    assert refused == 0  # the broadcast's first slot
+    (retried,) = [t for t, to, status in creates if status == 201 and to == busy]
+    assert retried >= refused + 2.5  # backoff(1): 5 s x [0.5, 1.5], then a slot of its own
+    assert max(t for t, to, _ in creates if to != TO) <= 10
+    (reminder,) = [t for t, to, _ in creates if to == TO]
+    assert 120 <= reminder <= 121  # at its send_at, never before
+    # At 1/s: no window of w seconds holds more than w + 1 creates (a job may run up to a
+    # second before its slot, SQS delays being whole seconds).
+    times = [t for t, _, _ in creates]
+    for first in times:
+        for width in (1, 2, 3, 5):
+            assert sum(first <= t < first + width for t in times) <= width + 1, creates
