@@ -91,6 +91,10 @@ def _send(payload: dict[str, Any]) -> None:
             raise jobs.RetryLater(record["send_at"] - now, "not due yet") from None
         if record["status"] != "sending" or not record.get("ambiguous"):
             return  # already sent, canceled, opted out, or in another worker's hands
+        if float(record.get("state_at") or 0) > now + SLOT_EARLY:
+            # A stray copy of a job (SQS delivers at least once; a lost SendMessageBatch answer
+            # is sent again): the lookup waits for its minute, which its own job keeps.
+            return
         claimed = _claim_ambiguous(table, record)
         if claimed is None:
             return
@@ -155,7 +159,8 @@ def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | N
             record["pk"],
             "SET ambiguous = :false, attempt_started_at = :now, updated_at = :now, "
             "state_at = :now, attempts = if_not_exists(attempts, :zero) + :one, claim = :token",
-            condition="#status = :sending AND ambiguous = :true AND state_at = :seen",
+            condition="#status = :sending AND ambiguous = :true AND state_at = :seen "
+            "AND state_at <= :due_by",
             names={"#status": "status"},
             values={
                 ":false": False,
@@ -163,6 +168,7 @@ def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | N
                 ":sending": "sending",
                 ":now": clock.now(),
                 ":seen": record.get("state_at"),
+                ":due_by": clock.now() + SLOT_EARLY,
                 ":zero": 0,
                 ":one": 1,
                 ":token": token,

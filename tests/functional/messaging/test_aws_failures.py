@@ -252,3 +252,28 @@ def test_a_retry_that_cannot_take_the_claim_over_never_frees_it(
         run_schedule("reconcile_sending")
         jobs.drain()
     assert len(twilio.messages) == 1
+
+
+def test_a_stray_copy_of_a_job_never_looks_an_unclear_send_up_before_its_minute(
+    caller, twilio, jobs, frozen
+):
+    import json
+
+    from tests.functional.messaging.test_messaging import scheduled
+
+    message_id = scheduled(caller, frozen)
+    twilio.set_faults(create_after=3600)
+    twilio.script_faults("drop-then-create")  # unclear; Twilio lists it only later
+    jobs.poll_once()
+    # A second copy of the send job (a SendMessageBatch whose answer was lost and was sent
+    # again by the SDK) comes five seconds later, well before the lookup's minute.
+    jobs.sqs.send_message(
+        QueueUrl=jobs.url, MessageBody=json.dumps({"kind": "send", "payload": {"id": message_id}})
+    )
+    frozen.advance(5)
+    jobs.drain()
+    assert twilio.run_pending_creates() == 1  # twenty seconds after the answer, listed
+    frozen.advance(60)
+    jobs.drain()
+    assert len(twilio.messages) == 1
+    assert message(caller, message_id)["status"] == "sent"

@@ -341,3 +341,15 @@ def _names(urls):
         for pair in url.partition("?")[2].split("&"):
             name, _, value = pair.partition("=")
             yield name, value
+
+
+def test_precheck_takes_a_body_as_text_or_as_bytes():
+    # API Gateway's event holds text; chalice local's holds bytes (make run serves through it).
+    from chalicelib.webhooks.signature import MAX_FIELDS, TooLargeError, precheck
+
+    headers = {"x-twilio-signature": "a" * 27 + "="}
+    for body in ("From=%2B15105551212&To=x", b"From=%2B15105551212&To=x"):
+        assert precheck({"body": body}, headers) == headers["x-twilio-signature"]
+    for body in ("a=1&" * MAX_FIELDS, b"a=1&" * MAX_FIELDS):
+        with pytest.raises(TooLargeError):
+            precheck({"body": body}, headers)
