@@ -111,14 +111,14 @@ class Storm:
             self.stop.wait(0.05)
 
 
-def call_until_2xx(caller: Any, path: str, payload: Any, key: str, frozen: Any) -> dict:
+def call_until_2xx(caller: Any, path: str, payload: Any, key: str, later: Any) -> dict:
     """A client that retries with the same key and a doubling backoff (on the app's clock)."""
     wait = 1.0
     for _ in range(14):
         answer = caller.api(path, payload, headers={"Idempotency-Key": key})
         if 200 <= answer["statusCode"] < 300:
             return answer
-        frozen.advance(wait)
+        later(wait)
         wait = min(wait * 2, 60.0)
     raise AssertionError(f"{path} never answered 2xx: {answer['statusCode']} {answer['json']}")
 
@@ -157,18 +157,18 @@ def test_a_storm_of_aws_and_twilio_faults_loses_nothing_and_sends_nothing_twice(
                 "body": "appointment reminder",
                 "send_at": clock.iso(start + 1200 + 10 * i),
             }
-            call_until_2xx(caller, "/messages", payload, f"reminder-{number}", frozen)
+            call_until_2xx(caller, "/messages", payload, f"reminder-{number}", later)
         # Ten minutes in which Twilio takes nothing, while the broadcast and the first immediate
         # sends are handed to the worker, which keeps trying.
         twilio.set_faults(rate=1.0, outcomes=("429",), seed=12)
         storm_ends = frozen.now + 600
         created = call_until_2xx(
-            caller, "/broadcasts", {"to": BROADCAST, "body": "we open at 9"}, "bcast", frozen
+            caller, "/broadcasts", {"to": BROADCAST, "body": "we open at 9"}, "bcast", later
         )
         broadcast_id = created["json"]["id"]
         for number in IMMEDIATE[:20]:
             call_until_2xx(
-                caller, "/messages", {"to": number, "body": "code 1234"}, f"otp-{number}", frozen
+                caller, "/messages", {"to": number, "body": "code 1234"}, f"otp-{number}", later
             )
         while frozen.now < storm_ends:
             later(STEP)
@@ -178,11 +178,11 @@ def test_a_storm_of_aws_and_twilio_faults_loses_nothing_and_sends_nothing_twice(
         )
         for number in CALLED:
             payload = {"to": number, "say": "your table is ready"}
-            call_until_2xx(caller, "/calls", payload, f"call-{number}", frozen)
+            call_until_2xx(caller, "/calls", payload, f"call-{number}", later)
         rotate()  # a new auth token in Twilio and SSM; warm containers hold the old one
         for number in IMMEDIATE[20:]:
             call_until_2xx(
-                caller, "/messages", {"to": number, "body": "code 1234"}, f"otp-{number}", frozen
+                caller, "/messages", {"to": number, "body": "code 1234"}, f"otp-{number}", later
             )
         for _ in range(60):  # twenty minutes of the app's time, everything running
             later(STEP)
