@@ -277,3 +277,22 @@ def test_a_stray_copy_of_a_job_never_looks_an_unclear_send_up_before_its_minute(
     jobs.drain()
     assert len(twilio.messages) == 1
     assert message(caller, message_id)["status"] == "sent"
+
+
+def test_r5_an_unclear_last_attempt_is_looked_up_not_failed(
+    caller, twilio, jobs, frozen, monkeypatch
+):
+    from chalicelib.core import settings
+    from tests.functional.messaging.test_messaging import scheduled
+
+    monkeypatch.setenv("SWITCHBOARD_SEND_MAX_ATTEMPTS", "1")
+    settings.reset()
+    message_id = scheduled(caller, frozen)
+    twilio.script_faults("500-after-create")  # Twilio has it; its answer says nothing clear
+    jobs.poll_once()
+    assert message(caller, message_id)["status"] == "sending"  # not failed: not looked up yet
+    frozen.advance(60)
+    jobs.drain()
+    record = message(caller, message_id)
+    assert (record["status"], record["sid"]) == ("sent", twilio.messages[0]["sid"])
+    assert len(twilio.messages) == 1
