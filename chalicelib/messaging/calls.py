@@ -203,6 +203,19 @@ def apply_status_callback(
     if status not in ORDER and status not in TERMINAL:
         return False
     fields = {"error_code": int(error_code)} if error_code and error_code.isdigit() else None
+    if messages.given_up(record):
+        # Reconcile found no call and said not_placed; Twilio listed it later and calls back.
+        moved = messages.try_move(
+            table,
+            record["id"],
+            status,
+            sources=("failed",),
+            set_fields=fields,
+            remove_fields=("failure_reason",),
+            pk=key(record["id"]),
+            also="attribute_exists(failure_reason)",
+        )
+        return moved is not None
     return _move(table, record["id"], status, now=clock.now(), fields=fields)
 
 

@@ -372,3 +372,24 @@ def test_reconcile_never_takes_another_of_our_calls_for_an_unconfirmed_one(
     missing = call_record(caller, lost["id"])
     assert missing["status"] == "failed" and missing["sid"] is None
     assert call_record(caller, placed["id"])["sid"] == placed["sid"]
+
+
+def test_a_call_twilio_lists_only_after_reconcile_gave_up_is_settled_by_its_callbacks(
+    caller, twilio, impatient, frozen
+):
+    from tests.functional.conftest import run_schedule
+
+    twilio.set_faults(create_after=3600)
+    twilio.script_faults("504-then-create")
+    placed = place(caller, "call-listed-late")["json"]
+    assert placed["unconfirmed"] is True
+    frozen.advance(121)
+    run_schedule("reconcile_sending")
+    assert call_record(caller, placed["id"])["status"] == "failed"  # not_placed, as far as seen
+    twilio.run_pending_creates()  # Twilio had it after all: it rings, and calls back
+    (call,) = twilio.calls
+    callback = call["status_callback"].removeprefix(EXECUTE_API)
+    params = {"CallSid": call["sid"], "CallStatus": "completed", "AccountSid": demo.ACCOUNT_SID}
+    assert caller.webhook(callback, params)["statusCode"] == 200
+    record = call_record(caller, placed["id"])
+    assert (record["status"], record["sid"]) == ("completed", call["sid"])
