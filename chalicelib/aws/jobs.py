@@ -33,7 +33,6 @@ HANDLERS = {
 # How long an event's job is remembered (Twilio retries within minutes; replays come later).
 ONCE_TTL = 30 * 24 * 3600
 MAX_DELAY = queue.MAX_DELAY  # SQS's longest delay: a job deferred longer comes early
-MAX_RECEIVES = 5  # the redrive policy's maxReceiveCount in infra/resources.json
 _THREADS = 10  # a batch's records run side by side: Twilio latency, not CPU, bounds a send
 
 
@@ -54,12 +53,6 @@ class Job(NamedTuple):
     """The queue record a handler runs for."""
 
     message_id: str
-    receive_count: int
-
-    @property
-    def last_receive(self) -> bool:
-        """This is the record's last receive before the dead-letter queue."""
-        return self.receive_count >= MAX_RECEIVES
 
 
 _current: contextvars.ContextVar[Job | None] = contextvars.ContextVar("job", default=None)
@@ -146,8 +139,7 @@ def _handler(kind: str) -> Callable[[dict[str, Any]], None]:
 def _run(record: dict[str, Any], request_id: str | None) -> str | None:
     """Run one record; returns its messageId when it must be redelivered."""
     message_id = record.get("messageId", "")
-    attributes = record.get("attributes") or {}
-    job = Job(message_id, int(attributes.get("ApproximateReceiveCount", "1")))
+    job = Job(message_id)
     _current.set(job)
     logs.start_invocation(handler="worker", request_id=request_id, job_id=message_id)
     try:

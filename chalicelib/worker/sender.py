@@ -153,7 +153,7 @@ def _claim(table: Table, message_id: str, now: float, token: str) -> dict[str, A
 def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | None:
     # Conditional on state_at as seen: reconcile's moves of this record are conditional on it
     # too, so exactly one of them owns the record's next step.
-    token = messages.new_id()
+    token, now = messages.new_id(), clock.now()
     try:
         return table.update(
             record["pk"],
@@ -166,9 +166,9 @@ def _claim_ambiguous(table: Table, record: dict[str, Any]) -> dict[str, Any] | N
                 ":false": False,
                 ":true": True,
                 ":sending": "sending",
-                ":now": clock.now(),
+                ":now": now,
                 ":seen": record.get("state_at"),
-                ":due_by": clock.now() + SLOT_EARLY,
+                ":due_by": now + SLOT_EARLY,
                 ":zero": 0,
                 ":one": 1,
                 ":token": token,
