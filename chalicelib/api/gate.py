@@ -107,6 +107,7 @@ def handle(
             key = wanted
             ctx.idempotency_scope = f"{key}#{claimed.generation}"
             ctx.idempotency_generation = claimed.generation
+            ctx.committed = claimed.inherited
         status, data = action(payload, ctx)
         response = responses.json_response(status, data)
         keep = True

@@ -5,7 +5,8 @@ The key is claimed with a conditional put before anything happens, so concurrent
 nothing (validation 400s, 5xx before any record was written) free the key; 2xx and Twilio's 4xx
 answers are kept. A failure after the action committed (wrote the record a create may follow)
 unlocks the claim instead, keeping its generation: the retry derives the same record ids, finds
-the record and answers from it rather than creating again.
+the record and answers from it rather than creating again. A run that took over an earlier run's
+claim counts as committed from the start: what that run wrote is unknown.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class Claim(NamedTuple):
 
     stored: Stored | None
     generation: str
+    # Taken over from a run that died or failed: it may have written what a create follows, so
+    # this run must never free the key, only unlock it (a freed key means new ids, a new send).
+    inherited: bool = False
 
 
 def claim(table: Table, idempotency_key: str, digest: str) -> Claim:
@@ -111,7 +115,7 @@ def claim(table: Table, idempotency_key: str, digest: str) -> Claim:
         )
     except ConditionFailedError:
         raise KeyConflictError("a request with this Idempotency-Key is in progress") from None
-    return Claim(None, str(current.get("generation") or ""))
+    return Claim(None, str(current.get("generation") or ""), inherited=True)
 
 
 def keep(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.core import clock
+
 from tests.functional.conftest import run_schedule
 from tests.functional.messaging.test_messaging import message, send
 
@@ -249,6 +251,31 @@ def test_a_retry_that_cannot_take_the_claim_over_never_frees_it(
     assert answer["statusCode"] in (201, 202), answer["json"]
     for _ in range(3):  # the worker's lookup, then reconcile after any stuck attempt
         frozen.advance(700)
+        run_schedule("reconcile_sending")
+        jobs.drain()
+    assert len(twilio.messages) == 1
+
+
+@pytest.mark.parametrize("when", ["now", "scheduled"])
+def test_a_retry_that_took_the_claim_over_and_failed_early_never_frees_it(
+    caller, twilio, jobs, aws_faults, frozen, when
+):
+    # Seen in the fault storm: the first request's record write was applied, its answer lost,
+    # and the SDK's retry failed (503, the claim unlocked). The retry took the claim over, then
+    # failed before its own write (the opt-out read): it must not free a claim whose earlier
+    # run may have written the record, or the next retry derives a new id and sends again.
+    payload = dict(PAYLOAD)
+    if when == "scheduled":
+        payload["send_at"] = clock.iso(frozen.now + 600)
+    aws_faults.script("dynamodb:PutItem", ["lost", "500"], match='"msg#')
+    assert send(caller, payload, headers={"Idempotency-Key": "early"})["statusCode"] == 503
+    aws_faults.script("dynamodb:GetItem", ["500", "500"], match="optout#")
+    assert send(caller, payload, headers={"Idempotency-Key": "early"})["statusCode"] == 503
+    answers = retrying_client(caller, payload, "early")
+    assert answers[-1]["statusCode"] in (201, 202), answers[-1]["json"]
+    for _ in range(3):  # the worker's lookup, then reconcile after any stuck attempt
+        frozen.advance(700)
+        run_schedule("dispatch_due")
         run_schedule("reconcile_sending")
         jobs.drain()
     assert len(twilio.messages) == 1
