@@ -156,9 +156,11 @@ def _settle_key(ctx: ApiContext, key: str, response: Response | None, *, keep: b
 def _error_response(exc: Exception) -> tuple[Response, bool]:
     """The response for a domain error, and whether an idempotency key keeps it."""
     if isinstance(exc, ValidationError):
-        return responses.json_error(400, exc.message, field=exc.field), False
+        extra = {"reason": exc.reason} if exc.reason else {}
+        return responses.json_error(400, exc.message, field=exc.field, **extra), False
     if isinstance(exc, TryLaterError):
-        response = responses.json_error(429, exc.message)
+        extra = {"reason": exc.reason} if exc.reason else {}
+        response = responses.json_error(429, exc.message, **extra)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response, False
     if isinstance(exc, NotFoundError):

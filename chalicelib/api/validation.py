@@ -16,10 +16,14 @@ HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 class ValidationError(Exception):
     """The request's input is unusable; field names the offending input when there is one."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # Machine-readable, for refusals a client may act on ("blocked_prefix", ...).
+        self.reason = reason
 
 
 def json_object(raw_body: bytes) -> dict[str, Any]:

@@ -24,10 +24,12 @@ class ConflictError(Exception):
 class TryLaterError(Exception):
     """Nothing was done, and the same request may succeed after retry_after seconds."""
 
-    def __init__(self, message: str, *, retry_after: int) -> None:
+    def __init__(self, message: str, *, retry_after: int, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after
+        # Machine-readable: "rate_limited", "budget", ... (in the 429's JSON body).
+        self.reason = reason
 
 
 class StorageError(Exception):
