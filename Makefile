@@ -19,10 +19,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(PY) -m devkit run
 
+# One pytest worker per core (each with its own moto server and local Twilio); a file's tests
+# stay on one worker, so a module's fixtures (the packaged app) are built once.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 # The benchmark of issue 4: minutes, not seconds; writes BENCHMARKS.md.
 bench: $(STAMP)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.core import clock
-
 from tests.functional.conftest import run_schedule
 from tests.functional.messaging.test_messaging import message, send
 
