@@ -53,8 +53,8 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
             complete = config.get("complete_after", fake.complete_after)
             fake.complete_after = None if complete is None else max(0.0, float(complete))
             fake.price_after = max(0.0, float(config.get("price_after", fake.price_after)))
-            for name in ("message_price", "call_price"):  # Twilio's form: "-0.00790"
-                setattr(fake, name, str(Decimal(str(config.get(name, getattr(fake, name))))))
+            for knob in ("message_price", "call_price"):  # Twilio's form: "-0.00790"
+                setattr(fake, knob, str(Decimal(str(config.get(knob, getattr(fake, knob))))))
             current = fake.callbacks.settings()
             fake.callbacks.configure(
                 delay=float(config.get("callback_delay", current["callback_delay"])),

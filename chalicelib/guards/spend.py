@@ -215,14 +215,20 @@ def totals_of(item: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def text(amount: Decimal) -> str:
+    """An amount as Twilio writes prices: five decimals at least ("0.02980"), more if it has."""
+    places = -int(amount.as_tuple().exponent)
+    return f"{amount:.{max(places, 5)}f}"
+
+
 def _view(currency: str, entry: dict[str, Any]) -> dict[str, Any]:
     ranked = sorted(entry["prefixes"].items(), key=lambda kv: (-kv[1][1], -kv[1][0], kv[0]))
     return {
         "currency": currency,
-        "total": str(entry["total"]),
+        "total": text(entry["total"]),
         "count": entry["count"],
         "top_destinations": [
-            {"prefix": prefix, "count": n, "total": str(total)}
+            {"prefix": prefix, "count": n, "total": text(total)}
             for prefix, (n, total) in ranked[:TOP]
         ],
     }
