@@ -137,6 +137,14 @@ def get_call(id):
     return api.handle(app.current_request, calls.get_call, body=False)
 
 
+@app.route("/spend", methods=["GET"], authorizer=iam)
+def get_spend():
+    from chalicelib.api import gate as api
+    from chalicelib.guards import spend
+
+    return api.handle(app.current_request, spend.get_spend, body=False)
+
+
 @app.route("/inbound", methods=["GET"], authorizer=iam)
 def list_inbound():
     from chalicelib.api import gate as api

@@ -237,7 +237,8 @@ class Table:
         self._call("DeleteItem", Key=self._ser({"pk": pk}), **request)
 
     def transact(self, writes: list[dict[str, Any]]) -> None:
-        """Apply writes all or none: each {"put": item, "condition": …, "values": {…}} or
+        """Apply writes all or none: each {"put": item, "condition": …, "values": {…}},
+        {"update": pk, "expression": …, "condition": …, "names": {…}, "values": {…}} or
         {"delete": pk}.
 
         Raises:
@@ -250,15 +251,28 @@ class Table:
                     {"Delete": {"TableName": self.name, "Key": self._ser({"pk": write["delete"]})}}
                 )
                 continue
+            if "update" in write:
+                update = {
+                    "TableName": self.name,
+                    "Key": self._ser({"pk": write["update"]}),
+                    "UpdateExpression": write["expression"],
+                }
+                if write.get("names"):
+                    update["ExpressionAttributeNames"] = write["names"]
+                request.append({"Update": self._conditioned(update, write)})
+                continue
             put = {"TableName": self.name, "Item": self._ser(write["put"])}
-            if write.get("condition"):
-                put["ConditionExpression"] = write["condition"]
-            if write.get("values"):
-                put["ExpressionAttributeValues"] = self._ser(write["values"])
-            request.append({"Put": put})
+            request.append({"Put": self._conditioned(put, write)})
         # botocore fills in ClientRequestToken, and its retry repeats it: DynamoDB answers a
         # repeat within ten minutes as the first, so a lost answer's retry applies nothing twice.
         self._call_raw("TransactWriteItems", {"TransactItems": request})
+
+    def _conditioned(self, action: dict[str, Any], write: dict[str, Any]) -> dict[str, Any]:
+        if write.get("condition"):
+            action["ConditionExpression"] = write["condition"]
+        if write.get("values"):
+            action["ExpressionAttributeValues"] = self._ser(write["values"])
+        return action
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> None:
         """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""

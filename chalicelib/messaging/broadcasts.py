@@ -204,13 +204,11 @@ def cancel(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     pending = [
         item["pk"].split("#", 1)[1]
         for item in _statuses(ctx, broadcast["id"])
-        if item["status"] in ("scheduled", "queued")
+        if item["status"] in messages.CANCELABLE
     ]
 
     def cancel_one(message_id: str) -> bool:
-        moved = messages.try_move(
-            ctx.table, message_id, "canceled", sources=("scheduled", "queued")
-        )
+        moved = messages.try_move(ctx.table, message_id, "canceled", sources=messages.CANCELABLE)
         return moved is not None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

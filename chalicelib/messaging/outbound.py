@@ -11,6 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
+from chalicelib.guards import budget
 from chalicelib.messaging import calls, deps, immediate, messages, optouts, pacing, timing
 from chalicelib.telephony import twiml
 
@@ -146,6 +147,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     table = ctx.table
     if optouts.is_opted_out(table, to):
         raise ConflictError("the recipient has opted out", reason="opted_out")
+    if send_at is None:
+        budget.check_request(ctx)  # an immediate send: 429 once the day's budget is spent
     message_id = messages.new_id(ctx.idempotency_scope)
     wait = 0.0
     twilio = None
@@ -220,7 +223,7 @@ def cancel_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[
     """
     message_id = ctx.path["id"]
     try:
-        record = messages.move(ctx.table, message_id, "canceled", sources=("scheduled", "queued"))
+        record = messages.move(ctx.table, message_id, "canceled", sources=messages.CANCELABLE)
     except ConditionFailedError as exc:
         record = exc.current or ctx.table.get(messages.key(message_id))
         if record is None or record.get("kind") != "message":
@@ -269,4 +272,5 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
         url = ctx.base_url + "/voice"
     sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
     check_destination(ctx, to)
+    budget.check_request(ctx)
     return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -28,6 +28,7 @@ from typing import Any
 from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
+from chalicelib.guards import budget
 from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
     AMBIGUOUS,
@@ -231,6 +232,8 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         logger.info("recipient opted out before sending", extra={"id": message_id})
         return
     if quiet_hours.hold(table, record, clock.now(), config.retention_days):
+        return
+    if budget.hold(table, record, clock.now(), config):  # the day's budget is spent
         return
     try:
         result = deps.twilio(config).send_message(
