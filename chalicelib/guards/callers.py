@@ -58,11 +58,7 @@ def e164(written: str) -> str | None:
 def numbers(entries: Iterable[str], *, limit: int | None = None) -> list[str]:
     """The entries' E.164 numbers in order, unusable entries (no digits, a lost country code)
     dropped and duplicates kept once; at most limit of them."""
-    found: list[str] = []
-    for entry in entries:
-        number = e164(entry)
-        if number is not None and number not in found:
-            found.append(number)
+    found = list(dict.fromkeys(n for n in map(e164, entries) if n is not None))
     return found[:limit] if limit is not None else found
 
 

@@ -36,6 +36,9 @@ GOODBYE = "Sorry, that pass code is not correct. Good bye."
 # The marker counting pass-code prompts in the URLs the conference calls itself back on.
 ATTEMPTS = "PassCodeAttempts"
 PASS_CODE_ATTEMPTS = 3
+OWN_PARAMETERS = frozenset(
+    {"Name", "Password", "Moderators", "EnableSmsNotifications", "Message", "Music"}
+)
 # A moderated room's moderators, and the SMS alerts one caller joining can send.
 MAX_MODERATORS = 10
 MAX_ALERTS = 10
@@ -72,7 +75,9 @@ def _ask_pass_code(inputs: Inputs, password: str) -> str:
         response.say(GOODBYE)
         response.hangup()
         return str(response)
-    query = [(name, value) for name, value in inputs.query if name != ATTEMPTS]
+    # The conference's own parameters only: on a GET, Twilio's fields (Digits, CallSid, From…)
+    # are in the query too, and must not ride along into the next request.
+    query = [(name, value) for name, value in inputs.query if name.split("[")[0] in OWN_PARAMETERS]
     again = inputs.url("conference", [*query, (ATTEMPTS, str(tried + 1))])
     gather = response.gather(action=again, num_digits=str(max(3, len(_utf8(password)))))
     gather.say(PROMPT)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -122,6 +123,15 @@ def test_conference_pass_code_three_tries_then_good_bye(app, log_lines):
         ("Say", "You are now entering the conference line."),
         ("Conference", "standup"),
     ]
+
+
+def test_conference_prompt_after_a_get_carries_no_twilio_fields(caller):
+    # Twilio puts its fields in the query of a GET: they stay out of the prompt's callback.
+    query = "Password=4321&Name=r&" + urlencode({**CALL, "Digits": "1111"})
+    document = twiml(caller.webhook(f"/twimlets/conference?{query}", method="GET"))
+    action = document.find("Gather").get("action")
+    assert action == f"{EXECUTE_API}/twimlets/conference?Password=4321&Name=r&PassCodeAttempts=1"
+    assert document.find("Redirect").text == action
 
 
 # echo: off unless the owner turns it on.

@@ -85,6 +85,20 @@ def test_pass_code(password, digits, prompted, num_digits):
     assert jobs == []
 
 
+def test_the_prompt_calls_back_with_the_conference_parameters_only():
+    # On a GET, Twilio's fields are in the query: they do not ride along into the next URL.
+    query = (
+        "Name=r&Moderators[0]=2125550147&Digits=9&CallSid=CA1&From=%2B13105550110"
+        "&PassCodeAttempts=1&Password=1234&Message=Hi&Music=rock&EnableSmsNotifications=1&x=y"
+    )
+    twiml, _ = run(query)
+    url = (
+        f"{SELF}?Name=r&amp;Moderators%5B0%5D=2125550147&amp;Password=1234&amp;Message=Hi"
+        "&amp;Music=rock&amp;EnableSmsNotifications=1&amp;PassCodeAttempts=2"
+    )
+    assert_twiml(twiml, PROMPT.format(n=4, url=url))
+
+
 @pytest.mark.parametrize(
     ("attempts", "digits", "expected"),
     [
