@@ -68,7 +68,11 @@ def is_allowed(allowed_callers: phpargs.PhpValue | None, caller: str) -> bool:
     entries = phpargs.as_list(allowed_callers)
     if not any(phpargs.truthy(entry) for entry in entries):
         return True
-    return callers.listed(caller, callers.numbers(entries))
+    allowed = callers.numbers(entries)
+    if any(entry.strip() and callers.e164(entry) is None for entry in entries):
+        # Most likely an international number written without its "+": say so, once a call.
+        logger.warning("twimlet forward: AllowedCallers entries that are no number ignored")
+    return callers.listed(caller, allowed)
 
 
 def forward(inputs: Inputs) -> str | Redirect:
