@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.guards import callers
 from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import (
     Inputs,
@@ -17,7 +18,6 @@ from chalicelib.twimlets.common import (
     attribute,
     dial_answered,
     dial_returned,
-    digits,
     read,
     render,
     text,
@@ -59,16 +59,20 @@ def after_dial(inputs: Inputs) -> str | Redirect:
 def is_allowed(allowed_callers: phpargs.PhpValue | None, caller: str) -> bool:
     """forward's allow-list: off unless an entry is truthy; then the caller must be listed.
 
-    Both sides are compared as digits with a leading NANP 1 dropped, so 510-555-1212 admits
-    +15105551212. Only the caller counts, not the called number (which the original also
-    matched). Entries without digits match nothing, and neither does an empty caller.
+    Deliberate departure from the original (which compared digits loosely): both sides are
+    read as E.164 (guards.callers.e164) and compared exactly, so 510-555-1212 admits
+    +15105551212 but "+51 05551212" (another country) does not. Entries that cannot be read as
+    a number match nobody, and neither does a caller without a number. Only the caller counts,
+    not the called number (which the original also matched). Caller ID can be spoofed.
     """
     entries = phpargs.as_list(allowed_callers)
     if not any(phpargs.truthy(entry) for entry in entries):
         return True
-    listed = {number for number in map(digits, entries) if number}
-    number = digits(caller)
-    return bool(number) and number in listed
+    allowed = callers.numbers(entries)
+    if any(entry.strip() and callers.e164(entry) is None for entry in entries):
+        # Most likely an international number written without its "+": say so, once a call.
+        logger.warning("twimlet forward: AllowedCallers entries that are no number ignored")
+    return callers.listed(caller, allowed)
 
 
 def forward(inputs: Inputs) -> str | Redirect:
@@ -76,7 +80,10 @@ def forward(inputs: Inputs) -> str | Redirect:
     if dial_returned(inputs):
         return after_dial(inputs)
     if not is_allowed(inputs.config.get("AllowedCallers"), inputs.first_field("From", "Caller")):
-        logger.info("twimlet forward: caller not on the allow-list")
+        logger.info(
+            "twimlet forward refused: caller not on the allow-list",
+            extra={"caller": callers.mask(inputs.first_field("From", "Caller"))},
+        )
         response = VoiceResponse()
         response.say(REJECTED)
         return str(response)

@@ -116,6 +116,14 @@ ALLOW = "PhoneNumber=%2B12065550142&AllowedCallers%5B%5D=206-555-0199"
         # Non-NANP numbers compare digit for digit.
         ("AllowedCallers[]=%2B44%207700%20900123", {"From": "+447700900123"}, True),
         ("AllowedCallers[]=%2B44%207700%20900123", {"From": "+4407700900123"}, False),
+        # Deliberate departures from the original's digit compare: both sides as E.164, exactly.
+        ("AllowedCallers[]=%2B51%2005551212", {"From": "+15105551212"}, False),
+        ("AllowedCallers[]=510-555-1212", {"From": "+5105551212"}, False),
+        ("AllowedCallers[]=0447700900123", {"From": "+447700900123"}, False),  # no country code
+        ("AllowedCallers[]=447700900123", {"From": "+447700900123"}, False),
+        ("AllowedCallers[]=+447700900123", {"From": "+447700900123"}, True),  # raw "+": a space
+        ("AllowedCallers[]=2125550147", {"From": "anonymous", "Caller": "anonymous"}, False),
+        ("AllowedCallers[]=2125550147", {"From": "+12125550147x"}, False),
     ],
 )
 def test_forward_allow_list(query, caller, allowed):
