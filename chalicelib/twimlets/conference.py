@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.guards.destinations import Policy
 from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import (
     Inputs,
@@ -59,8 +60,11 @@ def e164(national: str) -> str | None:
     return None
 
 
-def conference(inputs: Inputs) -> tuple[str, list[Job]]:
-    """The conference TwiML, and the SMS alerts to queue for the moderators."""
+def conference(inputs: Inputs, policy: Policy | None = None) -> tuple[str, list[Job]]:
+    """The conference TwiML, and the SMS alerts to queue for the moderators.
+
+    A moderator whose number the destination policy refuses gets no SMS (logged); the others do.
+    """
     response = VoiceResponse()
     password = inputs.conf("Password") or ""
     # This project compares the pass code as a string (the original's == let 01234 pass 1234),
@@ -99,6 +103,8 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
             if to is None:
                 logger.warning("conference moderator has no usable number; no SMS sent")
                 continue
+            if not (policy or Policy.default()).admit(to, "twimlet conference"):
+                continue
             # Once per call joining: a replayed or retried join texts nobody again.
             key = f"conference-join:{call}:{hashlib.sha256(to.encode()).hexdigest()[:16]}"
             payload = {"to": to, "body": body, "event": key}
@@ -129,6 +135,6 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
 
 def conference_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/conference."""
-    twiml, jobs = conference(read(verified))
+    twiml, jobs = conference(read(verified), Policy.from_parameters(parameters))
     defer_once(verified, jobs)
     return twiml
