@@ -9,6 +9,7 @@ from chalicelib.api import validation
 from chalicelib.api.validation import ValidationError
 from chalicelib.aws.storage import BY_INBOUND, ConditionFailedError
 from chalicelib.core import clock, settings
+from chalicelib.guards import destinations
 from chalicelib.messaging import deps, messages, optouts, timing
 from chalicelib.telephony import twiml
 from chalicelib.webhooks import replay
@@ -146,9 +147,12 @@ def _forward(
     if not targets or not from_number:
         return
     text = f"From {sender}: {body}"[: messages.MAX_BODY]
+    policy = destinations.Policy.from_parameters(parameters)
     for i, target in enumerate(dict.fromkeys(targets)):
         if not validation.E164.fullmatch(target):
             logger.warning("sms/forward_to holds a number that is not E.164; skipped")
+            continue
+        if not policy.admit(target, "sms forwarding"):
             continue
         # One id per MessageSid and target: Twilio's retries of this webhook forward once.
         messages.queue_message(

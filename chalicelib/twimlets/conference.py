@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.guards import callers
+from chalicelib.guards.destinations import Policy
 from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import (
     Inputs,
@@ -103,8 +104,11 @@ def moderator_numbers(written: list[str]) -> list[str]:
     return found[:MAX_MODERATORS]
 
 
-def conference(inputs: Inputs) -> tuple[str, list[Job]]:
-    """The conference TwiML, and the SMS alerts to queue for the moderators."""
+def conference(inputs: Inputs, policy: Policy | None = None) -> tuple[str, list[Job]]:
+    """The conference TwiML, and the SMS alerts to queue for the moderators.
+
+    A moderator whose number the destination policy refuses gets no SMS (logged); the others do.
+    """
     password = inputs.conf("Password") or ""
     # This project compares the pass code as a string (the original's == let 01234 pass 1234),
     # in constant time as any secret.
@@ -138,6 +142,8 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
         # Sent through the REST API by the queue worker: voice TwiML cannot hold <Message>.
         body = SMS_TEXT.format(caller=inputs.field("Caller"))
         for to in moderators[:MAX_ALERTS]:
+            if not (policy or Policy.default()).admit(to, "twimlet conference"):
+                continue
             # Once per call joining: a replayed or retried join texts nobody again.
             key = f"conference-join:{call}:{hashlib.sha256(to.encode()).hexdigest()[:16]}"
             payload = {"to": to, "body": body, "event": key}
@@ -170,6 +176,6 @@ def conference(inputs: Inputs) -> tuple[str, list[Job]]:
 
 def conference_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/conference."""
-    twiml, jobs = conference(read(verified))
+    twiml, jobs = conference(read(verified), Policy.from_parameters(parameters))
     defer_once(verified, jobs)
     return twiml

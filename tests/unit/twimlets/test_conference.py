@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from chalicelib.guards.destinations import Policy
 from chalicelib.twimlets import conference
 from chalicelib.twimlets.common import Job
 
@@ -160,7 +161,11 @@ def test_sms_alerts_only_for_non_moderators_with_notifications_on():
     query = "Moderators[]=2125550147&Moderators[]=%2B447700900123&Moderators[]=555-0100"
     caller = {"CallSid": CALL_SID, "From": "+13105550110", "Caller": "+13105550110"}
     _, jobs = run(query + "&EnableSmsNotifications=true", caller)
-    # The 7-digit moderator has no E.164 form and gets no SMS.
+    # The 7-digit moderator has no E.164 form and gets no SMS; +44 is outside the default
+    # destination policy, and gets one when the policy allows it.
+    assert [job.payload["to"] for job in jobs] == ["+12125550147"]
+    wider = Policy(("+1", "+44"), ())
+    _, jobs = conference.conference(request(query + "&EnableSmsNotifications=true", caller), wider)
     assert [job.payload["to"] for job in jobs] == ["+12125550147", "+447700900123"]
     assert run(query + "&EnableSmsNotifications=0", caller)[1] == []
     assert run(query, caller)[1] == []
