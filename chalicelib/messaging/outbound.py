@@ -11,6 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
+from chalicelib.guards import velocity
 from chalicelib.messaging import calls, deps, immediate, messages, optouts, pacing, timing
 from chalicelib.telephony import twiml
 
@@ -150,6 +151,7 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     wait = 0.0
     twilio = None
     if send_at is None:
+        velocity.admit(ctx, to, messages.key(message_id))  # scheduled ones count when sent
         # An immediate send takes a pacing slot like any other; beyond a second away, the
         # worker sends it at its slot instead of this request exceeding the rate.
         wait = pacing.delay(table, ctx.settings.send_rate, clock.now())
@@ -170,6 +172,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         retention_days=ctx.settings.retention_days,
         window=window,
     )
+    if send_at is None:
+        record["counted"] = True  # velocity: the worker's retries never count it again
     if state == "sending":
         now = record["created_at"]
         record.update(
@@ -269,4 +273,5 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
         url = ctx.base_url + "/voice"
     sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
     check_destination(ctx, to)
+    velocity.admit(ctx, to, calls.key(messages.new_id(ctx.idempotency_scope)))
     return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)
