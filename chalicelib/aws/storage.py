@@ -252,27 +252,21 @@ class Table:
                 )
                 continue
             if "update" in write:
-                update = {
-                    "TableName": self.name,
-                    "Key": self._ser({"pk": write["update"]}),
-                    "UpdateExpression": write["expression"],
-                }
-                if write.get("names"):
-                    update["ExpressionAttributeNames"] = write["names"]
-                request.append({"Update": self._conditioned(update, write)})
-                continue
-            put = {"TableName": self.name, "Item": self._ser(write["put"])}
-            request.append({"Put": self._conditioned(put, write)})
+                action, body = "Update", {"Key": self._ser({"pk": write["update"]})}
+                body["UpdateExpression"] = write["expression"]
+            else:
+                action, body = "Put", {"Item": self._ser(write["put"])}
+            body["TableName"] = self.name
+            if write.get("condition"):
+                body["ConditionExpression"] = write["condition"]
+            if write.get("names"):
+                body["ExpressionAttributeNames"] = write["names"]
+            if write.get("values"):
+                body["ExpressionAttributeValues"] = self._ser(write["values"])
+            request.append({action: body})
         # botocore fills in ClientRequestToken, and its retry repeats it: DynamoDB answers a
         # repeat within ten minutes as the first, so a lost answer's retry applies nothing twice.
         self._call_raw("TransactWriteItems", {"TransactItems": request})
-
-    def _conditioned(self, action: dict[str, Any], write: dict[str, Any]) -> dict[str, Any]:
-        if write.get("condition"):
-            action["ConditionExpression"] = write["condition"]
-        if write.get("values"):
-            action["ExpressionAttributeValues"] = self._ser(write["values"])
-        return action
 
     def put_many(self, items: Iterable[dict[str, Any]]) -> None:
         """Write items in batches of 25, retrying what DynamoDB leaves unprocessed."""

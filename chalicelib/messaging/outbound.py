@@ -11,7 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
-from chalicelib.guards import budget, call_targets, destinations
+from chalicelib.guards import budget, call_targets, destinations, velocity
 from chalicelib.messaging import calls, deps, immediate, messages, optouts, pacing, timing
 from chalicelib.telephony import twiml
 
@@ -144,6 +144,7 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     wait = 0.0
     twilio = None
     if send_at is None:
+        velocity.admit(ctx, to, messages.key(message_id))  # scheduled ones count when sent
         # An immediate send takes a pacing slot like any other; beyond a second away, the
         # worker sends it at its slot instead of this request exceeding the rate.
         wait = pacing.delay(table, ctx.settings.send_rate, clock.now())
@@ -164,6 +165,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         retention_days=ctx.settings.retention_days,
         window=window,
     )
+    if send_at is None:
+        record["counted"] = True  # velocity: the worker's retries never count it again
     if state == "sending":
         now = record["created_at"]
         record.update(
@@ -265,4 +268,5 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
     field = "say" if say is not None else "twiml"
     check_destination(ctx, to, url=url, twiml=document, twiml_field=field)
     budget.check_request(ctx)
+    velocity.admit(ctx, to, calls.key(messages.new_id(ctx.idempotency_scope)))
     return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)
