@@ -4,7 +4,7 @@ import os
 
 from chalice import Chalice, IAMAuthorizer, Rate
 
-from chalicelib.core import logs
+from chalicelib.core import logs, snapshot
 from chalicelib.webhooks import gate as webhook
 
 # Route modules are imported inside their handlers: a cold start pays only for the route it
@@ -16,6 +16,7 @@ logs.configure()
 app.register_middleware(logs.http_middleware, "http")
 app.register_middleware(logs.event_middleware, "sqs")
 app.register_middleware(logs.event_middleware, "scheduled")
+snapshot.reseed_after_restore()  # SnapStart only: each restored environment its own randomness
 
 # Read when Chalice imports this file to package it: the stage's environment_variables in
 # .chalice/config.json are set by then, so each stage's worker reads its own queue.
