@@ -25,11 +25,11 @@ import logging
 import random
 from typing import Any
 
-from chalicelib.aws import jobs
+from chalicelib.aws import jobs, parameters
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError
-from chalicelib.guards import budget, velocity
+from chalicelib.guards import budget, destinations, velocity
 from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
     AMBIGUOUS,
@@ -228,6 +228,20 @@ def record_found(table: Table, message_id: str, found: dict[str, Any]) -> None:
 
 def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) -> None:
     message_id = record["id"]
+    # Checked again at every send: the owner may have blocked the prefix since it was queued.
+    policy = destinations.Policy.from_parameters(parameters.load(config))
+    refusal = policy.check(record["to"])
+    if refusal is not None:
+        refusal.log("worker")
+        messages.try_move(
+            table,
+            message_id,
+            "failed",
+            sources=("sending",),
+            set_fields={"failure_reason": refusal.reason, "error_message": refusal.message},
+            remove_fields=("ambiguous",),
+        )
+        return
     if optouts.is_opted_out(table, record["to"]):
         messages.try_move(table, message_id, "opted_out", sources=("sending",))
         logger.info("recipient opted out before sending", extra={"id": message_id})

@@ -12,7 +12,7 @@ import pytest
 from chalicelib.aws import parameters
 from devkit import demo
 from devkit.phone import InProcess, Phone
-from tests.functional.conftest import EXECUTE_API
+from tests.functional.conftest import EXECUTE_API, run_schedule
 
 TO = "+15105551212"
 JAMAICA = "+18765550123"
@@ -153,6 +153,29 @@ def test_a_broadcast_rejects_refused_recipients(caller, twilio, jobs, log_lines)
     jobs.drain()
     assert sorted(m["to"] for m in twilio.messages) == ["+15105550002", TO]
     assert {line["where"] for line in refusals(log_lines)} == {"broadcast"}
+
+
+def test_a_queued_message_is_checked_again_when_sent(caller, ssm, twilio, jobs, frozen, log_lines):
+    """The owner blocks a prefix after a message was scheduled to it: the worker refuses it."""
+    later = {"body": "Reminder", "send_at": _iso(frozen.now + 120)}
+    kept = caller.api("/messages", {"to": "+16175550100", **later})["json"]["id"]
+    refused = caller.api("/messages", {"to": TO, **later})["json"]["id"]
+    set_policy(ssm, blocked=f"default,{TO[:8]}")
+    frozen.advance(120)
+    run_schedule("dispatch_due")
+    jobs.drain()
+    assert [m["to"] for m in twilio.messages] == ["+16175550100"]
+    record = caller.api(f"/messages/{refused}", method="GET")["json"]
+    assert record["status"] == "failed"
+    assert "blocked (outbound/blocked_prefixes +1510555)" in record["error_message"]
+    assert caller.api(f"/messages/{kept}", method="GET")["json"]["status"] == "sent"
+    assert [line["where"] for line in refusals(log_lines)] == ["worker"]
+
+
+def _iso(seconds: float) -> str:
+    from chalicelib.core import clock
+
+    return clock.iso(seconds)
 
 
 # --- SMS forwarding and notifications ---------------------------------------------------------
