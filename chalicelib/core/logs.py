@@ -23,11 +23,20 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 }
 # Identifiers whose digit runs are not phone numbers.
 _UNMASKED = frozenset({"request_id", "id", "job_id"})
-# E.164 and bare national numbers, raw or URL-encoded (+ as %2B), not digits inside SIDs or
-# other words. The last four digits stay readable for support work.
-_PHONE = re.compile(r"(?<![\w%])(\+|%2B|%2b)?(\d{3,11})(\d{4})(?!\d)")
-_FORMATTED_PHONE = re.compile(r"\+\d[\d ().-]{5,16}(\d{4})(?!\d)")
+# A plus as written, raw or URL-encoded once or more (%2B, %252B, ...), and the separators people
+# and form encodings put between digit groups (space as + or %20, parentheses, dots, hyphens).
+_PLUS = r"(?:\+|%(?:25)*2[Bb])"
+_SEP = r"(?:[ ().+-]|%(?:25)*(?:20|28|29|2[Dd]))"
+# International numbers, separated or not: the plus as written, then 7-15 digits.
+_INTERNATIONAL = re.compile(rf"({_PLUS})(\d(?:{_SEP}{{0,3}}\d){{2,10}}{_SEP}{{0,3}}\d{{4}})(?!\d)")
+# NANP numbers written for people: (415) 555-0100, 415.555.0100, 1-415-555-0100.
+_NATIONAL = re.compile(r"(?<![\w%+*])(?:1[ .-])?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4}(?!\d)")
+# Bare digit runs, not digits inside SIDs or other words. The last four digits stay readable.
+_PHONE = re.compile(rf"(?<![\w%])({_PLUS})?(\d{{3,11}})(\d{{4}})(?!\d)")
 
+
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_BREAKS = re.compile("[\x85\u2028\u2029]")
 
 # Every phone number holds a run of four digits; most logged strings have none, and the search
 # is a quick way to skip both substitutions for them.
@@ -38,8 +47,13 @@ def mask_numbers(text: str) -> str:
     """Replace all but the last four digits of every phone number in text with '*'."""
     if not _FOUR_DIGITS.search(text):
         return text
-    text = _FORMATTED_PHONE.sub(lambda m: "+" + "*" * (len(m.group(0)) - 5) + m.group(1), text)
+    text = _INTERNATIONAL.sub(lambda m: m.group(1) + _stars(m.group(2)), text)
+    text = _NATIONAL.sub(lambda m: _stars(m.group(0)), text)
     return _PHONE.sub(lambda m: (m.group(1) or "") + "*" * len(m.group(2)) + m.group(3), text)
+
+
+def _stars(span: str) -> str:
+    return "*" * (len(span) - 4) + span[-4:]
 
 
 def _masked(value: Any) -> Any:
@@ -82,7 +96,10 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # The exception type only: tracebacks can carry request values.
             line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-        return json.dumps(line, default=str, ensure_ascii=False)
+        text = json.dumps(line, default=str, ensure_ascii=False)
+        # JSON escapes C0 controls; these Unicode line breaks it leaves raw would split a line in
+        # viewers that honour them (a caller's text could forge a log line there).
+        return text.translate(_LINE_BREAKS) if _BREAKS.search(text) else text
 
 
 class _StdoutHandler(logging.StreamHandler):

@@ -29,6 +29,8 @@ AUDIO_SUFFIXES = (".mp3", ".wav", ".ul")
 # Well under Twilio's 15 s: at most 2 attempts of 1 s connect + 2 s read.
 # A playlist is replayed (and presigned again) after its last track; long enough for any list.
 PRESIGN_SECONDS = 6 * 3600
+# Twilio's limit on a TwiML document is 64 KB; kept below it with room to spare.
+MAX_TWIML_BYTES = 60_000
 
 
 class HoldMusicError(Exception):
@@ -58,7 +60,20 @@ def playlist(urls: list[str], message: str | None, rng: random.Random | None = N
         return str(response)
     shuffled = list(urls)
     (rng or random).shuffle(shuffled)
-    for url in shuffled:
+    count = len(shuffled)
+    while True:
+        document = _tracks(shuffled[:count], message)
+        size = len(document.encode())
+        if size <= MAX_TWIML_BYTES or count <= 1:
+            return document
+        # Twilio refuses a document over 64 KB: play the share of the shuffle that fits (the
+        # <Redirect/> shuffles again, so every track comes round over the replays).
+        count = min(count - 1, int(count * MAX_TWIML_BYTES / size))
+
+
+def _tracks(urls: list[str], message: str | None) -> str:
+    response = VoiceResponse()
+    for url in urls:
         response.play(text(url))
         add_message(response, message, trimmed=False)
     response.redirect("")

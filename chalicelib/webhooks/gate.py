@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from chalicelib.aws import parameters
 from chalicelib.core import logs, responses, settings
@@ -42,7 +45,7 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
         # Before secrets are loaded or the body is decoded: a flood of junk costs next to nothing.
         precheck(event, request.headers)
     except (TooLargeError, SignatureError) as exc:
-        return _refused(exc, next(iter(base_urls(event, None)), None))
+        return _refused(exc, next(iter(base_urls(event, None)), None), None)
     try:
         config = settings.load()
         values = parameters.load(config, stale_ok=fallback)
@@ -52,9 +55,9 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     try:
         verified = _verify(event, request, token, config)
     except TooLargeError as exc:
-        return _refused(exc, None)
+        return _refused(exc, None, None)
     except SignatureError as exc:
-        return _refused(exc, exc.url)
+        return _refused(exc, exc.url, event)
     logs.bind(
         call_sid=verified.twilio_param("CallSid"),
         message_sid=verified.twilio_param("MessageSid"),
@@ -90,13 +93,36 @@ def _unavailable(exc: Exception, when: str) -> Response:
     return responses.plain(500, UNAVAILABLE)
 
 
-def _refused(exc: TooLargeError | SignatureError, url: str | None) -> Response:
-    """413 for what is larger than any webhook, 403 for a bad signature; logged either way."""
+def _refused(exc: TooLargeError | SignatureError, url: str | None, event: dict | None) -> Response:
+    """413 for what is larger than any webhook, 403 for a bad signature; logged either way.
+
+    The log names the URL without its query and the parameters without their values: a
+    twimlet's query holds a conference Password, a voicemail Email or echo's TwiML. The body's
+    names are read only once the precheck has bounded it (event given).
+    """
     if isinstance(exc, TooLargeError):
         logger.warning("webhook refused: too large", extra={"reason": str(exc)})
         return responses.plain(413, TOO_LARGE)
-    logger.warning("webhook signature rejected", extra={"reason": exc.reason, "url": url})
+    address, _, query = (url or "").partition("?")
+    names = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+    if event is not None:
+        names.update(name for name, _ in parse_qsl(_body(event), keep_blank_values=True))
+    extra = {"reason": exc.reason, "url": address or None, "parameters": sorted(names)[:_NAMES]}
+    logger.warning("webhook signature rejected", extra=extra)
     return responses.plain(403, FORBIDDEN)
+
+
+_NAMES = 64  # a webhook has a few dozen fields; more names say nothing more
+
+
+def _body(event: dict) -> str:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body).decode("utf-8", "replace")
+        except (binascii.Error, ValueError):
+            return ""
+    return body
 
 
 def _verify(

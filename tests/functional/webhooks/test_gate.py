@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -147,6 +148,20 @@ def test_unsigned_and_badly_signed_requests_are_refused(caller, log_lines, path)
     assert len(warnings) == 3
     assert warnings[0]["url"] == f"{EXECUTE_API}{path}"
     assert warnings[0]["level"] == "WARNING"
+
+
+def test_a_refused_webhook_logs_parameter_names_not_values(caller, log_lines):
+    """A conference Password, a voicemail Email or echo's TwiML must not reach the logs."""
+    path = "/twimlets/conference?Password=hunter2&Email=boss%40example.com&Moderators%5B%5D=x"
+    response = caller.webhook(path, {**CALL, "Digits": "8642"}, token="not-the-token")
+    assert response["statusCode"] == 403
+    (line,) = [row for row in log_lines() if row["message"] == "webhook signature rejected"]
+    text = json.dumps(line)
+    assert "hunter2" not in text and "example.com" not in text and "8642" not in text
+    assert line["url"] == f"{EXECUTE_API}/twimlets/conference"
+    assert line["parameters"] == sorted(
+        {"Password", "Email", "Moderators[]", "Digits", *CALL}, key=str
+    )
 
 
 def test_fail_closed_when_store_unreachable(caller, monkeypatch, log_lines):

@@ -16,6 +16,15 @@ from chalicelib.core import logs
         ("url?To=%2B15105551212&x=1", "url?To=%2B*******1212&x=1"),
         ("5105551212", "******1212"),
         ("+1 (510) 555-1212", "+************1212"),
+        ("call 415-555-0100 now", "call ********0100 now"),
+        ("(415) 555-0100", "**********0100"),
+        ("415.555.0100 or 415 555 0100", "********0100 or ********0100"),
+        ("1-415-555-0100", "**********0100"),
+        ("To=%252B14155550100&x=1", "To=%252B*******0100&x=1"),
+        ("To=%25252B14155550100", "To=%25252B*******0100"),
+        ("From=%2B1%20415%20555%200100", "From=%2B****************0100"),
+        ("From=%2B1+415+555+0100", "From=%2B**********0100"),
+        ("2026-12-03 17:14:05, 3 of 1024 done", "2026-12-03 17:14:05, 3 of 1024 done"),
         ("CA1234567890abcdef1234567890abcdef", "CA1234567890abcdef1234567890abcdef"),
         ("latency 12.5 ms, 3 parts, code 21211", "latency 12.5 ms, 3 parts, code 21211"),
     ],
@@ -52,3 +61,13 @@ def test_exceptions_log_their_type_only(capsys):
     record = json.loads(capsys.readouterr().out)
     assert record["exception"] == "ValueError"
     assert "secret detail" not in json.dumps(record)
+
+
+def test_control_characters_cannot_forge_a_line(capsys):
+    logs.configure()
+    forged = 'x\n{"level": "ERROR", "message": "forged"}\r\x1b[2J\u2028'
+    logging.getLogger("chalicelib.test").warning("caller said %s", forged, extra={"body": forged})
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert record["body"] == forged and record["message"] == f"caller said {forged}"
+    assert "\x1b" not in line and "\r" not in line

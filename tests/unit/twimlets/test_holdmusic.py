@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import xml.etree.ElementTree as ET
 from collections import Counter
 
 import pytest
@@ -183,3 +184,23 @@ def test_listing_errors_are_the_failure_text(error):
 def test_invalid_bucket_names_are_the_failure_text():
     document = holdmusic.holdmusic(request("Bucket=not/a%20bucket%3C%3E"))
     assert_twiml(document, "<Response><Say>Failed to fetch the hold music.</Say></Response>")
+
+
+def test_a_thousand_tracks_stay_under_twilios_64_kb():
+    """Twilio refuses a TwiML document over 64 KB: a big bucket plays a shuffled share each
+    time round, every track in reach over the replays."""
+    urls = [
+        holdmusic.public_url("com.twilio.music.classical", f"Long Composer Name - Opus {n}.mp3")
+        for n in range(1000)
+    ]
+    document = holdmusic.playlist(
+        urls, "Thanks for waiting, your call matters to us", random.Random(7)
+    )
+    assert len(document.encode()) <= holdmusic.MAX_TWIML_BYTES < 64 * 1024
+    root = ET.fromstring(document)
+    plays = [element.text for element in root if element.tag == "Play"]
+    assert 100 < len(plays) < 1000
+    assert set(plays) < set(urls) and len(set(plays)) == len(plays)
+    assert root[-1].tag == "Redirect"
+    again = holdmusic.playlist(urls, "Thanks for waiting", random.Random(8))
+    assert {e.text for e in ET.fromstring(again) if e.tag == "Play"} != set(plays)
