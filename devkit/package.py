@@ -38,7 +38,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from devkit import extension_layer
+from devkit import extension_layer, throttles
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSTART_FUNCTION = "APIHandler"  # the webhooks and the API: the one function callers wait on
@@ -139,6 +139,7 @@ def merge(template: Path, options: Options) -> None:
     if options.snapstart:
         enable_snapstart(document)
     extension_layer.add_to_template(document)
+    throttles.add_to_template(document)
     template.write_text(json.dumps(document, indent=2) + "\n")
 
 

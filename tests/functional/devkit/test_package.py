@@ -237,10 +237,15 @@ def test_a_flood_on_the_api_cannot_starve_the_worker_or_the_schedules(package):
     ]
     assert sorted(functions) == ["APIHandler", "DispatchDue", "ReconcileSending", "SendWorker"]
     assert all(reserved(name) >= 1 for name in functions)
-    (throttle,) = resources["RestAPI"]["Properties"]["MethodSettings"]
-    assert (throttle["ResourcePath"], throttle["HttpMethod"]) == ("/*", "*")
-    assert parameters[throttle["ThrottlingRateLimit"]["Ref"]]["Default"] == 50
-    assert parameters[throttle["ThrottlingBurstLimit"]["Ref"]]["Default"] == 100
+    # Each method its own throttle, by kind: junk on one route never throttles Twilio's.
+    limits = {
+        (s["ResourcePath"], s["HttpMethod"]): parameters[s["ThrottlingRateLimit"]["Ref"]]["Default"]
+        for s in resources["RestAPI"]["Properties"]["MethodSettings"]
+    }
+    assert limits[("/*", "*")] == 10
+    assert limits[("/~1voice", "POST")] == limits[("/~1status~1messages", "POST")] == 50
+    assert limits[("/~1twimlets~1{name}", "POST")] == 20
+    assert limits[("/~1messages", "POST")] == limits[("/~1calls", "POST")] == 20
 
 
 @pytest.fixture(scope="module")
