@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -22,7 +23,6 @@ EXPECTED_ACTIONS = {
     "ssm:GetParametersByPath",
     "ssm:GetParameter",
     "kms:Decrypt",
-    "logs:CreateLogGroup",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "dynamodb:GetItem",
@@ -89,7 +89,10 @@ def test_policy_is_the_stage_file_scoped_to_its_path(package):
     # Nothing of the other stage, and no wildcard over a whole service's resources.
     other = "prod" if stage == "dev" else "dev"
     assert not any(other in r for r in resources)
-    assert not any(r.endswith((":*", "parameter/*", "table/*")) for r in resources)
+    # (A log group's ":*" is its streams, the form Lambda's own docs grant.)
+    assert not any(
+        r.endswith((":*", "parameter/*", "table/*")) and ":log-group:" not in r for r in resources
+    )
     # Hold music from your own private bucket needs a statement you add for that bucket.
     assert not any(r.startswith("arn:aws:s3") for r in resources)
     variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
@@ -246,6 +249,39 @@ def test_a_flood_on_the_api_cannot_starve_the_worker_or_the_schedules(package):
     assert limits[("/~1voice", "POST")] == limits[("/~1status~1messages", "POST")] == 50
     assert limits[("/~1twimlets~1{name}", "POST")] == 20
     assert limits[("/~1messages", "POST")] == limits[("/~1calls", "POST")] == 20
+
+
+def test_logs_alarms_and_backups_are_declared(package):
+    """Each function writes to a log group the template declares, with a retention, whose name
+    the stage's policy grants; alarms watch every function, the queues, 5xx and voicemail
+    emails; the table has point-in-time recovery and encryption."""
+    stage, out = package
+    template = json.loads((out / "sam.json").read_text())
+    resources, parameters = template["Resources"], template["Parameters"]
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    (logs,) = [s for s in policy["Statement"] if s["Sid"] == "WriteOwnLogs"]
+    granted = logs["Resource"].removeprefix("arn:aws:logs:*:*:log-group:").removesuffix(":*")
+    functions = [n for n, r in resources.items() if r["Type"] == "AWS::Serverless::Function"]
+    for function in functions:
+        config = resources[function]["Properties"]["LoggingConfig"]
+        group = resources[config["LogGroup"]["Ref"]]["Properties"]
+        name = group["LogGroupName"]["Fn::Sub"].replace("${Stage}", stage)
+        assert fnmatch.fnmatchcase(name, granted), (name, granted)
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        for kind in ("Errors", "Throttles"):
+            alarm = resources[f"{function}{kind}Alarm"]["Properties"]
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    assert parameters["LogRetentionDays"]["Default"] == 30
+    alarms = {
+        r["Properties"]["MetricName"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"} <= alarms
+    assert {"5XXError", "VoicemailEmailFailures", "Errors", "Throttles"} <= alarms
+    table = resources["MessagesTable"]["Properties"]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
 
 
 @pytest.fixture(scope="module")
