@@ -140,7 +140,27 @@ def merge(template: Path, options: Options) -> None:
         enable_snapstart(document)
     extension_layer.add_to_template(document)
     throttles.add_to_template(document)
+    _substitute_policy_parameters(document)
     template.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _substitute_policy_parameters(template: dict[str, Any]) -> None:
+    """Make a policy string naming a template parameter (`${VoicemailFromAddress}`) a Fn::Sub:
+    Chalice copies policy files into the roles as plain JSON."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, str) and re.search(r"\$\{[A-Za-z]+\}", value):
+            return {"Fn::Sub": value}
+        return value
+
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::IAM::Role":
+            properties = resource["Properties"]
+            properties["Policies"] = walk(properties.get("Policies", []))
 
 
 def enable_snapstart(template: dict[str, Any], function: str = SNAPSTART_FUNCTION) -> int:
