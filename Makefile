@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n auto --dist loadfile
 
-# The benchmark of issue 4: minutes, not seconds; writes BENCHMARKS.md.
+# The benchmark: minutes, not seconds; writes BENCHMARKS.md.
 bench: $(STAMP)
 	$(PY) -m bench.run --output BENCHMARKS.md
 
