@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import time
@@ -113,8 +114,19 @@ class _StdoutHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Attach the JSON handler to the app's loggers once; they stop propagating to root."""
+LEVEL_VARIABLE = "SWITCHBOARD_LOG_LEVEL"  # set per stage by the template's LogLevel
+_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING}
+_LEVELS["ERROR"] = logging.ERROR
+
+
+def configure(level: int | None = None) -> None:
+    """Attach the JSON handler to the app's loggers once; they stop propagating to root.
+
+    The level is SWITCHBOARD_LOG_LEVEL's (DEBUG, INFO, WARNING or ERROR; INFO otherwise), so a
+    stage's verbosity changes with its configuration, not its code.
+    """
+    if level is None:
+        level = _LEVELS.get(os.environ.get(LEVEL_VARIABLE, "").strip().upper(), logging.INFO)
     for name in _LOGGER_NAMES:
         target = logging.getLogger(name)
         if not any(isinstance(h, _StdoutHandler) for h in target.handlers):

@@ -71,3 +71,16 @@ def test_control_characters_cannot_forge_a_line(capsys):
     record = json.loads(line)
     assert record["body"] == forged and record["message"] == f"caller said {forged}"
     assert "\x1b" not in line and "\r" not in line
+
+
+@pytest.mark.parametrize(
+    ("value", "level"),
+    [("DEBUG", logging.DEBUG), ("warning", logging.WARNING), ("", logging.INFO), ("loud", 20)],
+)
+def test_the_stage_sets_the_level(monkeypatch, value, level):
+    monkeypatch.setenv(logs.LEVEL_VARIABLE, value)
+    try:
+        logs.configure()
+        assert logging.getLogger("chalicelib").level == level
+    finally:
+        logs.configure(logging.INFO)
