@@ -23,7 +23,7 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
     "taskName",
 }
 # Identifiers whose digit runs are not phone numbers.
-_UNMASKED = frozenset({"request_id", "id", "job_id"})
+_UNMASKED = frozenset({"request_id", "api_request_id", "id", "job_id"})
 # A plus as written, raw or URL-encoded once or more (%2B, %252B, ...), and the separators people
 # and form encodings put between digit groups (space as + or %20, parentheses, dots, hyphens).
 _PLUS = r"(?:\+|%(?:25)*2[Bb])"
@@ -93,7 +93,7 @@ class JsonFormatter(logging.Formatter):
             line.update({k: v if k in _UNMASKED else _masked(v) for k, v in context.items()})
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRS:
-                line[key] = _masked(value)
+                line[key] = value if key in _UNMASKED else _masked(value)
         if record.exc_info:
             # The exception type only: tracebacks can carry request values.
             line["exception"] = record.exc_info[0].__name__ if record.exc_info[0] else None
@@ -183,6 +183,8 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
             "status": status,
             "outcome": outcome,
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+            # API Gateway's id, which the caller sees as x-amzn-RequestId.
+            "api_request_id": context.get("requestId"),
         },
     )
     return response
