@@ -11,6 +11,7 @@ from typing import Any
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
+BODY = "$"  # the field an error names when it is about the request body as a whole (JSONPath)
 
 
 class ValidationError(Exception):
@@ -35,12 +36,12 @@ def json_object(raw_body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(raw_body.decode("utf-8")) if raw_body else None
     except (UnicodeDecodeError, ValueError):
-        raise ValidationError("the request body is not valid JSON") from None
+        raise ValidationError("the request body is not valid JSON", BODY) from None
     if not isinstance(payload, dict):
-        raise ValidationError("the request body must be a JSON object")
+        raise ValidationError("the request body must be a JSON object", BODY)
     for key, value in payload.items():
         if not _encodable(key):
-            raise ValidationError("a field name is not valid Unicode text (a lone surrogate)")
+            raise ValidationError("a field name is not valid Unicode text (a lone surrogate)", BODY)
         if not _encodable(value):
             raise ValidationError(
                 f"{key} holds text that is not valid Unicode (a lone surrogate)", key
