@@ -290,3 +290,18 @@ def rotate(ssm: Any, twilio: FakeTwilio) -> Iterator[Any]:
     yield rotate
     if rotated:  # the local Twilio lives for the session
         twilio.set_auth_token(demo.ACCOUNT_SID, rotated[0])
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many bad inputs each route was sent (tests/functional/test_bad_input.py)."""
+    tried = {
+        report.nodeid.split("[", 1)[-1].rstrip("]"): value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", [])
+        if name == "bad_inputs"
+    }
+    if tried:
+        routes = ", ".join(f"{route} {count}" for route, count in sorted(tried.items()))
+        terminalreporter.write_line(f"bad inputs per route: {routes}")
