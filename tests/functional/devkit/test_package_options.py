@@ -138,3 +138,27 @@ def test_snapstart_refuses_a_handler_nothing_invokes():
     del template["Resources"]["RestAPI"], template["Resources"]["APIHandlerInvokePermission"]
     with pytest.raises(ValueError, match="invokes APIHandler"):
         package.enable_snapstart(template)
+
+
+def test_dev_and_prod_share_no_named_resource_or_parameter_path():
+    """Both stages deploy side by side in one account: every name the template fixes (table,
+    queues, log groups) and every path the config gives (parameters, policies) differs."""
+    template = json.loads((ROOT / "infra" / "resources.json").read_text())
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+
+    def names(stage: str) -> set[str]:
+        found = set()
+        for resource in template["Resources"].values():
+            for key in ("TableName", "QueueName", "LogGroupName"):
+                value = resource.get("Properties", {}).get(key)
+                if isinstance(value, dict) and "Fn::Sub" in value:
+                    found.add(value["Fn::Sub"].replace("${Stage}", stage))
+        settings = config["stages"][stage]
+        found |= set(settings["environment_variables"].values())
+        found.add(settings["iam_policy_file"])
+        found |= {f["iam_policy_file"] for f in settings["lambda_functions"].values()}
+        return found
+
+    dev, prod = names("dev"), names("prod")
+    assert len(dev) >= 10 and len(prod) == len(dev)
+    assert not dev & prod
