@@ -12,7 +12,13 @@ from chalicelib.api import idempotency
 from chalicelib.api.validation import ValidationError, json_object
 from chalicelib.aws import parameters, storage
 from chalicelib.core import responses, settings
-from chalicelib.core.errors import ConflictError, NotFoundError, TryLaterError
+from chalicelib.core.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    TryLaterError,
+    UnavailableError,
+)
 from chalicelib.telephony.twilio_rest import (
     TwilioRequestError,
     TwilioTimeoutError,
@@ -178,6 +184,13 @@ def _error_response(exc: Exception) -> tuple[Response, bool]:
         logger.error("Twilio unavailable", extra={"twilio_code": exc.code, "status": exc.status})
         message = "Twilio could not handle the request"
         return responses.json_error(502, message, twilio_code=exc.code), False
+    if isinstance(exc, UnavailableError):
+        response = responses.json_error(503, exc.message)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, False
+    if isinstance(exc, ConfigurationError):
+        logger.error("parameter unusable", extra={"parameter": exc.parameter})
+        return responses.json_error(500, exc.message, parameter=exc.parameter), False
     if isinstance(exc, parameters.MissingParameterError):
         logger.error("required parameter missing", extra={"parameter": exc.name})
         message = f"the deployment's parameter {exc.name} is not set"

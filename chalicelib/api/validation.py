@@ -10,6 +10,8 @@ from typing import Any
 
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+# Twilio's alphanumeric sender ID: 1 to 11 of A-Z, a-z, 0-9 and space, at least one letter.
+ALPHANUMERIC_SENDER = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[A-Za-z0-9 ]{1,11}")
 HTTP_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
 BODY = "$"  # the field an error names when it is about the request body as a whole (JSONPath)
 
@@ -109,15 +111,22 @@ def phone_number(payload: dict[str, Any], field: str, *, required: bool = False)
 
 
 def sender(payload: dict[str, Any], field: str = "from") -> str | None:
-    """A sender: an E.164 number or a Messaging Service SID (MG...), or None when absent.
+    """A sender: an E.164 number, a Messaging Service SID (MG...) or an alphanumeric sender ID,
+    or None when absent (guards.senders checks that the account may use it).
 
     Raises:
-        ValidationError: it is neither.
+        ValidationError: it is none of them.
     """
     value = string(payload, field)
-    if value is not None and not (E164.fullmatch(value) or MESSAGING_SERVICE_SID.fullmatch(value)):
+    if value is not None and not (
+        E164.fullmatch(value)
+        or MESSAGING_SERVICE_SID.fullmatch(value)
+        or ALPHANUMERIC_SENDER.fullmatch(value)
+    ):
         raise ValidationError(
-            f"{field} must be an E.164 number or a Messaging Service SID (MG...)", field
+            f"{field} must be an E.164 number, a Messaging Service SID (MG...) or an "
+            "alphanumeric sender ID",
+            field,
         )
     return value
 

@@ -34,3 +34,21 @@ class TryLaterError(Exception):
 
 class StorageError(Exception):
     """DynamoDB could not be reached or refused the request."""
+
+
+class UnavailableError(Exception):
+    """A service this request needs could not answer: nothing was done; retry after a while."""
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ConfigurationError(Exception):
+    """The deployment's own parameter is unusable (the owner's to fix, not the caller's)."""
+
+    def __init__(self, message: str, parameter: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parameter = parameter

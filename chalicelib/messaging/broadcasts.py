@@ -15,7 +15,7 @@ from chalicelib.core import clock
 from chalicelib.core.errors import NotFoundError
 from chalicelib.guards import destinations
 from chalicelib.messaging import messages, optouts
-from chalicelib.messaging.outbound import content, default_sender, quiet_hours, send_time
+from chalicelib.messaging.outbound import chosen_sender, content, quiet_hours, send_time
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -89,7 +89,7 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     body, media_urls = content(payload)
     send_at = send_time(payload)
     window = quiet_hours(payload)
-    sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    sender = chosen_sender(ctx, validation.sender(payload), calls=False)
     recipients, refused = _policy_split(
         destinations.Policy.from_parameters(ctx.parameters), recipients
     )

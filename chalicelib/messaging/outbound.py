@@ -11,7 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
-from chalicelib.guards import budget, call_targets, destinations, velocity
+from chalicelib.guards import budget, call_targets, destinations, senders, velocity
 from chalicelib.messaging import calls, deps, immediate, messages, optouts, pacing, timing
 from chalicelib.telephony import twiml
 
@@ -120,6 +120,26 @@ def default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
     return default
 
 
+def chosen_sender(ctx: ApiContext, given: str | None, *, calls: bool) -> str:
+    """The request's sender, or the default one, once the account is known to own it.
+
+    Raises:
+        ValidationError: naming from (the request's sender, or no default).
+        ConfigurationError: the default sender is not the account's (a 500 naming it).
+        UnavailableError: Twilio could not say which numbers the account owns.
+    """
+    sender = given or default_sender(ctx, for_calls=calls)
+    senders.check(
+        sender,
+        calls=calls,
+        parameters=ctx.parameters,
+        account=ctx.parameters.require("twilio/account_sid"),
+        lister=lambda: deps.twilio(ctx.settings).owned_senders(),
+        parameter=None if given else senders.DEFAULT_FROM,
+    )
+    return sender
+
+
 def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
     """POST /messages: send now (201 with Twilio's SID) or schedule (202).
 
@@ -133,8 +153,9 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     body, media_urls = content(payload)
     send_at = send_time(payload)
     window = quiet_hours(payload)
-    sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
+    given = validation.sender(payload)
     check_destination(ctx, to)
+    sender = chosen_sender(ctx, given, calls=False)  # after the free checks: it may ask Twilio
     table = ctx.table
     if optouts.is_opted_out(table, to):
         raise ConflictError("the recipient has opted out", reason="opted_out")
@@ -264,9 +285,10 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
                 "url",
             )
         url = ctx.base_url + "/voice"
-    sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
+    given = validation.phone_number(payload, "from")
     field = "say" if say is not None else "twiml"
     check_destination(ctx, to, url=url, twiml=document, twiml_field=field)
+    sender = chosen_sender(ctx, given, calls=True)  # after the free checks: it may ask Twilio
     budget.check_request(ctx)
     velocity.admit(ctx, to, calls.key(messages.new_id(ctx.idempotency_scope)))
     return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

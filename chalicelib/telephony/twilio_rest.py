@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from chalicelib.telephony.text_match import same_text
 
 if TYPE_CHECKING:
     from chalicelib.aws.parameters import Parameters
@@ -241,6 +242,19 @@ class TwilioRest:
             found = self._call(lambda client: client.messages(sid).fetch())
         return found.price, found.price_unit
 
+    def owned_senders(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The account's incoming numbers and its verified caller IDs (E.164), every page.
+
+        Raises:
+            TwilioError: one of its subclasses, when a list fails.
+        """
+        numbers = self._call(lambda client: client.incoming_phone_numbers.list(page_size=1000))
+        caller_ids = self._call(lambda client: client.outgoing_caller_ids.list(page_size=1000))
+        return (
+            frozenset(n.phone_number for n in numbers if n.phone_number),
+            frozenset(c.phone_number for c in caller_ids if c.phone_number),
+        )
+
     def _call(self, action: Callable[[Any], Any]) -> Any:
         """action(client), once more on renewed credentials if Twilio refuses ours: nothing was
         created then, so asking again is safe (Twilio refuses rotated ones at once, while this
@@ -288,59 +302,6 @@ def _request(action: Callable[[Any], Any], client: Any) -> Any:
         raise TwilioUnavailableError("Twilio could not be reached") from exc
     except RequestException as exc:
         raise TwilioUnavailableError(f"Twilio request failed: {type(exc).__name__}") from exc
-
-
-# Smart Encoding's documented swaps of Unicode look-alikes for GSM-7 characters (the common ones).
-_SMART = str.maketrans(
-    {
-        "\u00ab": '"',
-        "\u00bb": '"',
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u201e": '"',
-        "\u201f": '"',
-        "\u2033": '"',
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201a": "'",
-        "\u201b": "'",
-        "\u2032": "'",
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",
-        "\u2015": "-",
-        "\u2026": "...",
-        "\u00a0": " ",
-        "\u2002": " ",
-        "\u2003": " ",
-        "\u2009": " ",
-        "\u200a": " ",
-        "\u202f": " ",
-        "\u200b": "",
-        "\u2060": "",
-        "\ufeff": "",
-    }
-)
-_URL = re.compile(r"https?://\S+")
-
-
-def same_text(ours: str, theirs: str) -> bool:
-    """Whether Twilio's stored body can be the body we sent.
-
-    Twilio may rewrite a body: Smart Encoding swaps Unicode quotes, dashes, ellipses and spaces
-    for GSM-7 ones, and Link Shortening replaces each URL with a short link. Both sides are
-    compared with those rewrites undone as far as they can be: look-alikes mapped, every URL
-    reduced to a placeholder (a shortened link cannot be traced back to its URL).
-    """
-    if ours == theirs:
-        return True
-    return _normal(ours) == _normal(theirs)
-
-
-def _normal(text: str) -> str:
-    return " ".join(_URL.sub("<url>", text.translate(_SMART)).split())
 
 
 def _page_error(exc: Any) -> TwilioError:

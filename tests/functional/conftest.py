@@ -17,6 +17,7 @@ import requests
 
 from chalicelib.aws import parameters, queue, storage
 from chalicelib.core import clock, settings
+from chalicelib.guards import senders
 from chalicelib.telephony import twilio_rest
 from devkit import demo, resources
 from devkit.aws_faults import AwsFaults
@@ -54,6 +55,8 @@ def fake_twilio() -> Iterator[FakeTwilio]:
         accounts={demo.ACCOUNT_SID: demo.AUTH_TOKEN},
         api_keys={demo.API_KEY_SID: (demo.API_KEY_SECRET, demo.ACCOUNT_SID)},
     ) as fake:
+        # The account owns the demo number, which is the default sender (guards.senders).
+        fake.numbers.add(demo.ACCOUNT_SID, demo.NUMBER)
         yield fake
 
 
@@ -119,6 +122,7 @@ def _reset_clients() -> None:
     storage.reset()
     queue.reset()
     twilio_rest._client_cache.clear()
+    senders.reset()
 
 
 @pytest.fixture

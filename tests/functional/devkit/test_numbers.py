@@ -68,7 +68,9 @@ def test_the_local_twilio_speaks_twilios_shapes_for_numbers_and_accounts(local):
     client.region = client.edge = None
     (number,) = client.incoming_phone_numbers.list()
     assert client.incoming_phone_numbers(number.sid).fetch().phone_number == demo.NUMBER
-    assert [c.phone_number for c in client.outgoing_caller_ids.list()] == [demo.NUMBER]
+    assert client.outgoing_caller_ids.list() == []  # verified caller IDs, not Twilio numbers
+    local.numbers.verify(demo.ACCOUNT_SID, "+15105550199")
+    assert [c.phone_number for c in client.outgoing_caller_ids.list()] == ["+15105550199"]
     assert client.api.v2010.accounts(demo.ACCOUNT_SID).fetch().status == "active"
     with pytest.raises(TwilioRestException) as refused:
         client.incoming_phone_numbers(number.sid).update(voice_method="PUT")
