@@ -141,9 +141,9 @@ def get_call(id):
 @app.route("/spend", methods=["GET"], authorizer=iam)
 def get_spend():
     from chalicelib.api import gate as api
-    from chalicelib.guards import spend
+    from chalicelib.guards import costs
 
-    return api.handle(app.current_request, spend.get_spend, body=False)
+    return api.handle(app.current_request, costs.get_spend, body=False)
 
 
 @app.route("/inbound", methods=["GET"], authorizer=iam)

@@ -18,7 +18,6 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import BY_SID, ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError
-from chalicelib.guards import spend
 from chalicelib.messaging import pacing
 
 logger = logging.getLogger(__name__)
@@ -209,8 +208,25 @@ def move(
     if final and moved.get("broadcast"):
         _keep_broadcast(table, moved, values[":expires"])
     if final:
-        spend.on_final(moved, status, now)  # what Twilio charged, counted once
+        _queue_price_fetch(moved, status, now)  # what Twilio charged, counted once
     return moved if returning else {}
+
+
+# Final states Twilio bills; the price job (guards.costs.price_job) fetches and counts them.
+PRICED = frozenset({"delivered", "undelivered", "failed", "completed"})
+FIRST_PRICE_FETCH = 30.0  # seconds after the final state: Twilio fills the price in later
+
+
+def _queue_price_fetch(record: dict[str, Any], status: str, now: float) -> None:
+    """A record reached a final state: queue its price fetch, once per record. Never raises
+    (the move stands); a job that could not be queued is logged and that record not counted."""
+    if status not in PRICED or not record.get("sid") or "priced" in record:
+        return
+    payload = {"pk": record["pk"], "sid": record["sid"], "final_at": now}
+    try:
+        jobs.defer("price", payload, delay=FIRST_PRICE_FETCH, once=f"price:{record['pk']}")
+    except jobs.JobQueueError:
+        logger.error("could not queue a price fetch", extra={"id": record.get("id")})
 
 
 def _keep_broadcast(table: Table, record: dict[str, Any], needed: int) -> None:
