@@ -19,7 +19,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from devkit.fake_twilio import FakeTwilio, RecordedRequest, main
+from devkit.fake_twilio import FakeTwilio, RecordedRequest
+from devkit.twilio_serve import main
 
 # Obviously fake credentials: nothing here is, or looks like, a real secret.
 ACCOUNT_SID = "AC" + "0" * 32
