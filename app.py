@@ -59,6 +59,28 @@ def twimlet_webhook(name):
     return webhook.handle(app.current_request, twimlets.answer_for(name))
 
 
+# The worked example of docs/your-own-flow.md: business hours.
+@app.route("/hours", methods=["GET", "POST"], content_types=TWILIO)
+def hours_webhook():
+    from chalicelib.flows import hours
+
+    return webhook.handle(app.current_request, hours.answer)
+
+
+@app.route("/hours/menu", methods=["GET", "POST"], content_types=TWILIO)
+def hours_menu_webhook():
+    from chalicelib.flows import hours
+
+    return webhook.handle(app.current_request, hours.menu)
+
+
+@app.route("/hours/sms", methods=["GET", "POST"], content_types=TWILIO)
+def hours_sms_webhook():
+    from chalicelib.flows import hours
+
+    return webhook.handle(app.current_request, hours.text)
+
+
 @app.route("/status/messages", methods=["GET", "POST"], content_types=TWILIO)
 def message_status_webhook():
     from chalicelib.messaging import status

@@ -23,7 +23,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlencode
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +106,13 @@ class VerifiedRequest(NamedTuple):
     base_url: str
     # The X-Twilio-Signature it carried: what a replay guard remembers it by.
     signature: str = ""
+
+    def url_for(self, path: str, query: Iterable[tuple[str, str]] = ()) -> str:
+        """An absolute URL for one of this app's routes ("/hours/menu"), as Twilio reached this
+        one: behind the API Gateway stage, a custom domain's base path, or locally. TwiML's
+        action, statusCallback and <Redirect> need it: a relative "/hours" loses the stage."""
+        encoded = urlencode(list(query))
+        return self.base_url + path + ("?" + encoded if encoded else "")
 
     def twilio_param(self, name: str, default: str | None = None) -> str | None:
         """A parameter Twilio sends, from the form body or else the query (the body wins)."""
