@@ -243,15 +243,20 @@ def fetch_via_extension(name: str, port: int | None = None) -> dict[str, str]:
     # A name that is not set comes back as some 4xx whose body is not documented: any 4xx but
     # these means "no value". A required parameter then still fails closed (require()).
     if 400 <= status < 500 and status not in _EXTENSION_FAILURES:
-        if b"ParameterNotFound" not in body:
-            logger.warning(
-                "extension could not read a parameter; treated as not set",
-                extra={"parameter": name, "status": status},
+        if name not in _reported_unset:
+            # An optional parameter left unset is the normal case, not a warning: alarms on
+            # WARNING must stay meaningful. Said once per name and container.
+            _reported_unset.add(name)
+            logger.info(
+                "parameter not set (extension answered %s); its default applies",
+                status,
+                extra={"parameter": name},
             )
         return {}
     raise ParameterStoreError(f"extension answered HTTP {status}")
 
 
+_reported_unset: set[str] = set()
 _cache = ParameterCache(lambda path: fetch_by_path(path))
 _named = ParameterCache(lambda name: fetch_via_extension(name))
 
@@ -408,4 +413,5 @@ def reset() -> None:
     _named.clear()
     _forced.clear()
     _forced_credentials.clear()
+    _reported_unset.clear()
     clients.reset()

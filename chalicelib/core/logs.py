@@ -167,8 +167,12 @@ def http_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     started = time.perf_counter()
     context = event.context or {}
     lambda_context = getattr(event, "lambda_context", None)
+    route = context.get("resourcePath")
+    name = (getattr(event, "uri_params", None) or {}).get("name")
+    if route == "/twimlets/{name}" and name:
+        route = "/twimlets/" + name[:40]  # which twimlet, not the template all share
     start_invocation(
-        route=context.get("resourcePath"),
+        route=route,
         method=event.method,
         request_id=getattr(lambda_context, "aws_request_id", None) or context.get("requestId"),
     )

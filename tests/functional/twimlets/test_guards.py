@@ -238,3 +238,9 @@ def test_voicemail_queued_then_disallowed_is_dropped_by_the_worker(
     jobs.drain()
     assert sent_emails(moto_url) == []
     assert messages(log_lines, "voicemail e-mail refused")
+
+
+def test_the_request_log_names_the_twimlet(caller, log_lines):
+    caller.webhook("/twimlets/echo", {"CallSid": "CA" + "3" * 32})
+    (line,) = [row for row in log_lines() if row["message"] == "request handled"]
+    assert (line["method"], line["route"]) == ("POST", "/twimlets/echo")
