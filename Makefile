@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench package clean
+.PHONY: install run test lint format bench package deploy destroy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -34,6 +34,13 @@ bench: $(STAMP)
 STAGE ?= dev
 package: $(STAMP)
 	$(PY) -m devkit.package --stage $(STAGE) out/
+
+# A stage to AWS and back (devkit/deploy.py): make deploy STAGE=prod ARGS="--configure-number +1…"
+deploy: $(STAMP)
+	$(PY) -m devkit.deploy deploy --stage $(STAGE) $(ARGS)
+
+destroy: $(STAMP)
+	$(PY) -m devkit.deploy destroy --stage $(STAGE) $(ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -98,13 +98,37 @@ def build(stage: str, out: Path, project: Path = ROOT) -> Path:
 
     Raises:
         PackagingError: the stage's options cannot be packaged (before chalice runs).
-        subprocess.CalledProcessError: chalice could not package the app.
+        PackagingError: also when chalice could not package the app (its reason in one line).
         RuntimeError: the package's runtime is not this interpreter's version.
     """
     options = Options.of(stage, project)
     options.check_python(stage)
     env = dict(os.environ)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        _chalice_package(stage, project, out, env)
+    except subprocess.CalledProcessError as exc:
+        # Chalice's own reason (an unreadable policy file, a bad config) in one line.
+        lines = (exc.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise PackagingError(f"chalice package failed: {lines[-1] if lines else exc}") from None
+    merge(out / "sam.json", options)
+    lock_stage(out / "sam.json", stage)
+    _check_runtime(out / "sam.json")
+    path = out / "deployment.zip"
+    add_bytecode(path)
+    return path
+
+
+def lock_stage(template: Path, stage: str) -> None:
+    """The template deploys only the stage it was packaged for: its code and policies hold that
+    stage's names, whatever Stage a deploy would pass."""
+    document = json.loads(template.read_text())
+    parameter = document["Parameters"]["Stage"]
+    parameter["AllowedValues"], parameter["Default"] = [stage], stage
+    template.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def _chalice_package(stage: str, project: Path, out: Path, env: dict[str, str]) -> None:
     subprocess.run(
         [
             str(Path(sys.executable).with_name("chalice")),
@@ -122,11 +146,6 @@ def build(stage: str, out: Path, project: Path = ROOT) -> Path:
         capture_output=True,
         timeout=900,
     )
-    merge(out / "sam.json", options)
-    _check_runtime(out / "sam.json")
-    path = out / "deployment.zip"
-    add_bytecode(path)
-    return path
 
 
 def merge(template: Path, options: Options) -> None:
