@@ -10,7 +10,6 @@ Every error is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from typing import Any
@@ -317,31 +316,6 @@ def cmd_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_put_params(args: argparse.Namespace) -> int:
-    """Write the stage's parameters to SSM; secrets are prompted for, never taken as arguments."""
-    import boto3
-
-    path = f"/switchboard/{args.stage}"
-    values: dict[str, tuple[str, str]] = {}
-    if args.account_sid:
-        values["twilio/account_sid"] = (args.account_sid, "String")
-    if args.default_from:
-        values["twilio/default_from"] = (args.default_from, "String")
-    if args.auth_token:
-        values["twilio/auth_token"] = (getpass.getpass("Twilio auth token: "), "SecureString")
-    if args.api_key_sid:
-        values["twilio/api_key_sid"] = (args.api_key_sid, "String")
-        values["twilio/api_key_secret"] = (getpass.getpass("API key secret: "), "SecureString")
-    for item in args.set:
-        name, _, value = item.partition("=")
-        values[name] = (value, "String")
-    ssm = boto3.client("ssm")
-    for name, (value, kind) in values.items():
-        ssm.put_parameter(Name=f"{path}/{name}", Value=value, Type=kind, Overwrite=True)
-        print(f"put {path}/{name} ({kind})")
-    return 0
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from devkit.stack import run
 
@@ -449,20 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     url.set_defaults(func=cmd_url)
 
-    put = commands.add_parser("put-params", help="write a stage's parameters to SSM")
-    put.add_argument("--stage", required=True, choices=["dev", "prod"])
-    put.add_argument("--account-sid")
-    put.add_argument("--default-from", help="E.164 number or Messaging Service SID")
-    put.add_argument("--auth-token", action="store_true", help="prompt for the auth token")
-    put.add_argument("--api-key-sid", help="also prompts for the key's secret")
-    put.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a setting such as voice/greeting=Hello",
-    )
-    put.set_defaults(func=cmd_put_params)
+    secrets_cli.add_put_params_parser(commands)
     return parser
 
 

@@ -137,3 +137,57 @@ def add_parser(commands: Any) -> None:
         if name == "put":
             verb.add_argument("--secure", action="store_true", help="store as SecureString")
         verb.set_defaults(func=func)
+
+
+def cmd_put_params(args: argparse.Namespace) -> int:
+    """Write the stage's parameters to SSM; secrets are prompted for, never taken as arguments.
+
+    AWS is checked before anything is asked: a missing region, credentials or endpoint is one
+    line, not a traceback after the token was typed.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    path = f"/switchboard/{args.stage}"
+    try:
+        ssm = boto3.client("ssm")
+    except BotoCoreError as exc:  # no region, typically
+        raise SystemExit(f"error: AWS is not configured here: {exc}") from None
+    # The cheapest call that proves region, credentials and endpoint: one page of one name.
+    _call(lambda: ssm.get_parameters_by_path(Path=path, MaxResults=1))
+    values: dict[str, tuple[str, str]] = {}
+    if args.account_sid:
+        values["twilio/account_sid"] = (args.account_sid, "String")
+    if args.default_from:
+        values["twilio/default_from"] = (args.default_from, "String")
+    if args.auth_token:
+        values["twilio/auth_token"] = (getpass.getpass("Twilio auth token: "), "SecureString")
+    if args.api_key_sid:
+        values["twilio/api_key_sid"] = (args.api_key_sid, "String")
+        values["twilio/api_key_secret"] = (getpass.getpass("API key secret: "), "SecureString")
+    for item in args.set:
+        name, _, value = item.partition("=")
+        values[name] = (value, "String")
+    for name, (value, kind) in values.items():
+        _call(lambda n=name, v=value, k=kind: ssm.put_parameter(
+            Name=f"{path}/{n}", Value=v, Type=k, Overwrite=True))  # fmt: skip
+        print(f"put {path}/{name} ({kind})")
+    return 0
+
+
+def add_put_params_parser(commands: Any) -> None:
+    """`put-params`: a stage's Twilio parameters at once."""
+    put = commands.add_parser("put-params", help="write a stage's parameters to SSM")
+    put.add_argument("--stage", required=True, choices=["dev", "prod"])
+    put.add_argument("--account-sid")
+    put.add_argument("--default-from", help="E.164 number or Messaging Service SID")
+    put.add_argument("--auth-token", action="store_true", help="prompt for the auth token")
+    put.add_argument("--api-key-sid", help="also prompts for the key's secret")
+    put.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting such as voice/greeting=Hello",
+    )
+    put.set_defaults(func=cmd_put_params)

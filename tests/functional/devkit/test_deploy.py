@@ -123,3 +123,20 @@ def test_a_policy_file_chalice_cannot_read_is_named(tmp_path, monkeypatch):
     (project / "infra").symlink_to(ROOT / "infra")
     with pytest.raises(package.PackagingError, match="Unable to load IAM policy file"):
         package.build("dev", tmp_path / "out", project)
+
+
+def test_put_params_checks_aws_before_asking_for_the_token(aws, tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    base["AWS_CONFIG_FILE"] = base["AWS_SHARED_CREDENTIALS_FILE"] = str(tmp_path / "none")
+    argv = [sys.executable, "-m", "devkit", "put-params", "--stage", "prod", "--auth-token"]
+    for extra, expected in (
+        ({}, "error: AWS is not configured here"),
+        ({"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": aws}, "error: no AWS credentials"),
+    ):
+        result = subprocess.run(
+            argv, cwd=ROOT, env={**base, **extra}, capture_output=True, text=True,
+            stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert result.stderr.startswith(expected), result.stderr
+        assert "token" not in result.stdout.lower() and "Traceback" not in result.stderr
