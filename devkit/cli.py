@@ -15,7 +15,7 @@ import sys
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from devkit import faults_cli, logs_cli, numbers_cli, phone_cli, secrets_cli, stack
+from devkit import broadcast_cli, faults_cli, logs_cli, numbers_cli, phone_cli, secrets_cli, stack
 from devkit.phone_cli import webhook_fields
 
 
@@ -157,83 +157,6 @@ def cmd_inbound(args: argparse.Namespace) -> int:
     return _print_result(*post_json(url, None, method="GET"))
 
 
-def recipients(source: str) -> list[str]:
-    """Numbers from "+1..,+1..", "@file.txt" (one a line or comma-separated) or "file.csv" (the
-    first column; a header row that is not a number is skipped)."""
-    import csv
-    from pathlib import Path
-
-    if source.endswith(".csv") and not source.startswith("@"):
-        try:
-            with open(source, newline="") as handle:
-                rows = [row[0].strip() for row in csv.reader(handle) if row and row[0].strip()]
-        except OSError as exc:
-            raise SystemExit(f"error: cannot read {source}: {exc.strerror}") from None
-        return rows[1:] if rows and not rows[0].lstrip("+").isdigit() else rows
-    if source.startswith("@"):
-        try:
-            source = Path(source[1:]).read_text()
-        except OSError as exc:
-            raise SystemExit(f"error: cannot read {source[1:]}: {exc.strerror}") from None
-    return [n.strip() for n in source.replace("\n", ",").split(",") if n.strip()]
-
-
-def cmd_broadcast(args: argparse.Namespace) -> int:
-    numbers = recipients(args.to)
-    headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
-    payload: dict[str, Any] = {"to": numbers, "body": args.body}
-    for field in ("send_at", "timezone", "not_before", "not_after"):
-        if getattr(args, field):
-            payload[field] = getattr(args, field)
-    if args.sender:
-        payload["from"] = args.sender
-    if args.media_url:
-        payload["media_urls"] = args.media_url
-    status, data = post_json(_api_base(args) + "/broadcasts", payload, headers)
-    if status == 202 and isinstance(data, dict):
-        # The summary for a person on stderr; the JSON stays on stdout for scripts.
-        rejected = data.get("rejected") or []
-        summary = f"broadcast {data['id']}: {data['count']} recipients, {len(rejected)} rejected"
-        print(summary, file=sys.stderr)
-        for reason in sorted({r["reason"] for r in rejected}):
-            count = sum(r["reason"] == reason for r in rejected)
-            print(f"  {reason}: {count}", file=sys.stderr)
-        if args.watch:
-            _print_result(status, data)
-            return _follow_broadcast(f"{_api_base(args)}/broadcasts/{data['id']}", data["count"])
-    return _print_result(status, data)
-
-
-def progress(done: int, total: int, width: int = 30) -> str:
-    """A text progress bar: [#####.....] 5/10."""
-    filled = width * done // total if total else width
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-
-
-def _follow_broadcast(url: str, total: int) -> int:
-    """Redraw a progress bar of the broadcast's messages that have left until none is pending."""
-    import time
-
-    tty = sys.stderr.isatty()
-    shown = ""
-    while True:
-        status, data = post_json(url, None, method="GET")
-        if status != 200 or not isinstance(data, dict):
-            return _print_result(status, data)
-        counts = data.get("counts") or {}
-        pending = sum(counts.get(s, 0) for s in ("scheduled", "queued", "sending"))
-        bar = progress(total - pending, total)
-        if bar != shown:
-            print(("\r" if tty else "") + bar, end="" if tty else "\n", file=sys.stderr, flush=True)
-            shown = bar
-        if not pending:
-            if tty:
-                print(file=sys.stderr)
-            print(json.dumps(counts), flush=True)
-            return 0
-        time.sleep(1)
-
-
 def cmd_call(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"to": args.to}
     for key in ("sender", "url", "twiml", "say"):
@@ -368,21 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     inbound.add_argument("--api", help="API base URL (default: the local stack)")
     inbound.set_defaults(func=cmd_inbound)
 
-    broadcast = commands.add_parser("broadcast", help="send one body to many numbers")
-    broadcast.add_argument(
-        "--to", required=True, help="comma-separated E.164 numbers, @file.txt, or file.csv"
-    )
-    broadcast.add_argument("--body", required=True)
-    broadcast.add_argument("--from", dest="sender")
-    broadcast.add_argument("--media-url", action="append")
-    broadcast.add_argument("--send-at", help="ISO-8601 time")
-    broadcast.add_argument("--timezone", help="IANA zone for a --send-at without offset")
-    broadcast.add_argument("--not-before", help="quiet hours end, HH:MM local")
-    broadcast.add_argument("--not-after", help="quiet hours start, HH:MM local")
-    broadcast.add_argument("--idempotency-key")
-    broadcast.add_argument("--watch", action="store_true", help="a progress bar until it is out")
-    broadcast.add_argument("--api", help="API base URL (default: the local stack)")
-    broadcast.set_defaults(func=cmd_broadcast)
+    broadcast_cli.add_parser(commands)
 
     secrets_cli.add_parser(commands)
     logs_cli.add_parser(commands)
