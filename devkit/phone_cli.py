@@ -112,6 +112,11 @@ def _stage_token(args: argparse.Namespace) -> str | None:
     return _call(lambda: ssm.get_parameter(Name=name, WithDecryption=True))["Parameter"]["Value"]
 
 
+SCRIPT_KEYS = frozenset(
+    {"to", "from", "url", "digits", "dial", "callee_keys", "expect_say", "expect_dial"}
+)
+
+
 def load_script(path: Path) -> dict[str, Any]:
     """A call script, JSON or YAML (by its extension).
 
@@ -131,6 +136,12 @@ def load_script(path: Path) -> dict[str, Any]:
         script = json.loads(text)
     if not isinstance(script, dict):
         raise ValueError("a script is a mapping of names to values")
+    unknown = sorted(set(script) - SCRIPT_KEYS)
+    if unknown:
+        # A typo (urll:, expect_says:) would otherwise make a test that can never fail.
+        raise ValueError(
+            f"unknown key {unknown[0]!r}; a script knows {', '.join(sorted(SCRIPT_KEYS))}"
+        )
     return script
 
 
@@ -150,7 +161,8 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         try:
             script = load_script(Path(args.script))
         except (OSError, ValueError) as exc:
-            return _fail(f"cannot read the script {args.script}: {exc}")
+            _fail(f"cannot read the script {args.script}: {exc}")
+            return 2  # a usage error, as argparse's
     state = stack.read_state()
     number = args.to or script.get("to") or demo.NUMBER
     url = args.url or script.get("url")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from devkit import cli, demo, phone_cli
 from devkit.phone import InProcess
 from tests.functional.conftest import EXECUTE_API
@@ -119,3 +121,15 @@ def test_client_and_sip_nouns_are_dialled_too():
     verbs = phone.call("https://example.com/voice").verbs()
     assert ("Dial", "alice, sip:bob@example.com") in verbs
     assert ("Dial ended", "busy") in verbs
+
+
+@pytest.mark.parametrize("typo", ["urll", "expect_says"])
+def test_an_unknown_script_key_is_an_error_not_a_test_that_always_passes(
+    app, tmp_path, capsys, typo
+):
+    script = tmp_path / "call.json"
+    script.write_text(json.dumps({"url": f"{EXECUTE_API}/voice", typo: ["x"]}))
+    assert run(app, "call", "--script", str(script)) == 2
+    message = capsys.readouterr().err
+    assert f"unknown key {typo!r}" in message and "expect_say" in message
+    assert len(message.strip().splitlines()) == 1
