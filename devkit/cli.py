@@ -67,8 +67,19 @@ def post_json(
 
 
 def _print_result(status: int, data: Any) -> int:
+    """The answer as JSON on stdout, or, for an error, one line on stderr: `error: to: …`."""
+    if status >= 400:
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            field = f"{error['field']}: " if error.get("field") else ""
+            reason = f" ({error['reason']})" if error.get("reason") else ""
+            message = f"{field}{error.get('message', '')}{reason}"
+        else:
+            message = str(data)[:300]
+        print(f"error: HTTP {status}: {message}", file=sys.stderr)
+        return 1
     print(json.dumps(data, indent=2) if not isinstance(data, str) else data)
-    return 0 if status < 400 else 1
+    return 0
 
 
 def cmd_send(args: argparse.Namespace) -> int:

@@ -179,7 +179,8 @@ def test_stop_then_a_refused_send_then_start(stack):
     number = "+15105550123"
     assert devkit("phone", "sms", "--from", number, "--body", "STOP").returncode == 0
     refused = devkit("send", "--to", number, "--body", "hello?")
-    assert refused.returncode == 1 and "opted_out" in refused.stdout
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == "error: HTTP 409: the recipient has opted out (opted_out)\n"
     assert devkit("phone", "sms", "--from", number, "--body", "START").returncode == 0
     assert devkit("send", "--to", number, "--body", "hello again").returncode == 0
 
