@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
 from devkit import broadcast_cli, faults_cli, logs_cli, numbers_cli, phone_cli, secrets_cli, stack
@@ -177,12 +177,26 @@ def cmd_call(args: argparse.Namespace) -> int:
     return _print_result(*post_json(_api_base(args) + "/calls", payload))
 
 
+def usage(message: str) -> NoReturn:
+    """A usage error: one line on stderr, exit code 2 (as argparse's own)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def http_url(text: str, what: str) -> str:
+    """text, if it is an absolute http(s) URL with a host; else a usage error naming what."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        usage(f"{what} {text!r} is not an http(s) URL (such as http://127.0.0.1:8000)")
+    return text
+
+
 def _params(items: list[str]) -> dict[str, str]:
     params = {}
     for item in items:
         name, equals, value = item.partition("=")
         if not equals or not name:
-            raise SystemExit(f"error: --param takes NAME=VALUE, not {item!r}")
+            usage(f"--param takes NAME=VALUE, not {item!r}")
         params[name] = value
     return params
 
@@ -195,7 +209,9 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     state = stack.read_state()
     token = args.auth_token or state.get("auth_token")
     if args.path.startswith(("http://", "https://")):
-        url = args.path  # the full URL, as `url` prints it
+        url = http_url(args.path, "the webhook")  # the full URL, as `url` prints it
+    elif not args.path.startswith("/"):
+        usage(f"the webhook path {args.path!r} must start with / (/voice), or be a full URL")
     else:
         base = (args.url or state.get("app_url") or "").rstrip("/")
         if not base:
@@ -228,17 +244,18 @@ def cmd_url(args: argparse.Namespace) -> int:
     from chalicelib.twimlets.common import encode_query
 
     if args.name not in TWIMLETS:
-        sys.exit(f"Unknown twimlet {args.name!r}: one of {', '.join(TWIMLETS)}.")
+        usage(f"unknown twimlet {args.name!r}: one of {', '.join(TWIMLETS)}")
     base = (
         args.base or os.environ.get("SWITCHBOARD_PUBLIC_URL") or stack.read_state().get("app_url")
     )
     if not base:
-        sys.exit("No base URL: pass --base, set SWITCHBOARD_PUBLIC_URL or start the local stack.")
+        usage("no base URL: pass --base, set SWITCHBOARD_PUBLIC_URL or start the local stack")
+    http_url(base, "--base")
     grouped: dict[str, list[str]] = {}
     for item in args.param:
         name, separator, value = item.partition("=")
         if not separator or not name:
-            sys.exit(f"--param {item!r}: expected NAME=VALUE.")
+            usage(f"--param takes NAME=VALUE, not {item!r}")
         grouped.setdefault(name, []).append(value)
     # API Gateway hands the app repeated names grouped, so the URL is signed only if they are
     # adjacent; grouping keeps each name's values in order, which is all PHP arrays depend on.

@@ -170,8 +170,12 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
         # As Twilio does: the number's configured voice URL (`numbers configure` changes it).
         url = configured_voice_url(number) or (state.get("app_url", "") + "/voice")
     url = url or ""
-    if not url.startswith(("http://", "https://")):
+    if not url:
         return _fail("pass --url, or start the local stack with `make run`")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"--url {url!r} is not an http(s) URL (such as http://127.0.0.1:8000/voice)")
+        return 2
     token = args.auth_token or _stage_token(args) or state.get("auth_token")
     if not token and transport is None:
         return _fail("pass --stage or --auth-token, or start the local stack with `make run`")

@@ -69,13 +69,23 @@ def test_a_voice_webhook_and_the_full_url_that_url_prints(receiver):
     assert first["params"]["CallSid"] != second["params"]["CallSid"]  # each call its own
 
 
-@pytest.mark.parametrize("bad", ["Body", "=x"])
-def test_a_malformed_param_is_a_one_line_error(receiver, bad):
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["/sms", "--param", "Body"], "--param takes NAME=VALUE"),
+        (["/voice", "--param", "From"], "--param takes NAME=VALUE"),
+        (["/sms", "--param", "=x"], "--param takes NAME=VALUE"),
+        (["voice"], "the webhook path 'voice' must start with /"),
+        (["htp://x/voice"], "the webhook path 'htp://x/voice' must start with /"),
+    ],
+)
+def test_a_malformed_argument_is_a_one_line_usage_error(receiver, capsys, argv, said):
     base, seen = receiver
     with pytest.raises(SystemExit) as stopped:
-        cli.main(["webhook", "/sms", "--url", base, "--auth-token", TOKEN, "--param", bad])
-    assert str(stopped.value).startswith("error: --param takes NAME=VALUE")
-    assert "\n" not in str(stopped.value)
+        cli.main(["webhook", *argv, "--url", base, "--auth-token", TOKEN])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}") and len(err.strip().splitlines()) == 1
     assert seen == []
 
 

@@ -133,3 +133,9 @@ def test_an_unknown_script_key_is_an_error_not_a_test_that_always_passes(
     message = capsys.readouterr().err
     assert f"unknown key {typo!r}" in message and "expect_say" in message
     assert len(message.strip().splitlines()) == 1
+
+
+def test_a_url_that_is_no_url_is_a_usage_error(app, capsys):
+    assert run(app, "call", "--url", "not a url") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --url 'not a url' is not an http(s) URL")

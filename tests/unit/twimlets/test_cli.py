@@ -68,18 +68,26 @@ def test_base_defaults_to_the_public_url_then_the_local_stack(capsys, monkeypatc
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [["nope"], ["message", "--param", "Message"], ["message", "--param", "=x"]],
+    ("argv", "said"),
+    [
+        (["nope"], "unknown twimlet 'nope'"),
+        (["message", "--param", "Message"], "--param takes NAME=VALUE"),
+        (["message", "--param", "=x"], "--param takes NAME=VALUE"),
+        (["message", "--base", "htp:/x"], "--base 'htp:/x' is not an http(s) URL"),
+    ],
 )
-def test_bad_arguments_exit_with_a_message(argv, monkeypatch):
+def test_bad_arguments_are_one_line_and_exit_2(argv, said, monkeypatch, capsys):
     monkeypatch.setenv("SWITCHBOARD_PUBLIC_URL", "https://voice.example.com")
     with pytest.raises(SystemExit) as exited:
         cli.main(["url", *argv])
-    assert isinstance(exited.value.code, str)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}") and len(err.strip().splitlines()) == 1
 
 
 def test_no_base_at_all(monkeypatch):
     monkeypatch.setattr(cli.stack, "read_state", lambda: {})
     monkeypatch.delenv("SWITCHBOARD_PUBLIC_URL", raising=False)
-    with pytest.raises(SystemExit, match="No base URL"):
+    with pytest.raises(SystemExit) as exited:
         cli.main(["url", "message"])
+    assert exited.value.code == 2
