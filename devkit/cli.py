@@ -163,7 +163,17 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 
 def cmd_inbound(args: argparse.Namespace) -> int:
-    query = {k: v for k, v in (("since", args.since), ("limit", args.limit)) if v}
+    """GET /inbound; --since takes 10m like `logs`, or an ISO-8601 time as the API does."""
+    import time
+
+    from chalicelib.core import clock
+
+    since = args.since
+    if since and logs_cli.DURATION.match(since.strip()):
+        since = clock.iso(time.time() - logs_cli.since_seconds(since))
+    if args.limit is not None and args.limit < 1:
+        usage(f"--limit must be 1 or more, not {args.limit}")
+    query = {k: v for k, v in (("since", since), ("limit", args.limit)) if v}
     url = f"{_api_base(args)}/inbound" + ("?" + urlencode(query) if query else "")
     return _print_result(*post_json(url, None, method="GET"))
 
@@ -314,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     cancel.set_defaults(func=cmd_cancel)
 
     inbound = commands.add_parser("inbound", help="received messages, newest first")
-    inbound.add_argument("--since", help="ISO-8601 time")
+    inbound.add_argument("--since", help="10m, 2h, 1d (as logs --since) or an ISO-8601 time")
     inbound.add_argument("--limit", type=int)
     inbound.add_argument("--api", help="API base URL (default: the local stack)")
     inbound.set_defaults(func=cmd_inbound)

@@ -17,7 +17,7 @@ from typing import Any
 
 from devkit.console import LOG_FILE
 
-_SINCE = re.compile(r"^(\d+)([smhd])$")
+DURATION = _SINCE = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -77,7 +77,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         return [p for page in pages for p in page["Parameters"]]
 
-    for parameter in sorted(_call(walk), key=lambda p: p["Name"]):
+    found = _call(walk)
+    if not found:
+        local = " (the local stack seeds only the dev stage)" if stack.read_state() else ""
+        raise SystemExit(f"error: no parameters under {_path(args)}: no such stage here{local}")
+    for parameter in sorted(found, key=lambda p: p["Name"]):
         value = parameter["Value"] if args.show else mask(parameter["Value"])
         print(f"{parameter['Name'].removeprefix(prefix)}\t{parameter['Type']}\t{value}")
     return 0

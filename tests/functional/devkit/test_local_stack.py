@@ -173,6 +173,22 @@ def test_secrets_put_shows_at_once_and_values_stay_masked(stack):
         time.sleep(0.5)
     assert "Welcome to the local stack" in answer.stdout
     devkit("secrets", "delete", "voice/greeting")
+    other = devkit("secrets", "list", "--stage", "prod")
+    assert other.returncode == 1
+    assert other.stderr == (
+        "error: no parameters under /switchboard/prod: no such stage here "
+        "(the local stack seeds only the dev stage)\n"
+    )
+
+
+def test_inbound_takes_durations_like_logs_and_refuses_a_zero_limit(stack):
+    assert devkit("phone", "sms", "--from", "+15105550144", "--body", "Hi there").returncode == 0
+    recent = devkit("inbound", "--since", "10m")
+    assert recent.returncode == 0, recent.stderr
+    assert "Hi there" in recent.stdout
+    zero = devkit("inbound", "--limit", "0")
+    assert zero.returncode == 2 and zero.stderr.startswith("error: --limit must be 1 or more")
+    assert devkit("inbound", "--since", "ten minutes").returncode != 0
 
 
 def test_stop_then_a_refused_send_then_start(stack):
