@@ -14,6 +14,16 @@ if TYPE_CHECKING:
     from devkit.fake_twilio import FakeTwilio
 
 
+CONFIG_KEYS = frozenset(
+    {
+        "latency", "fault_rate", "faults", "fault_statuses", "fault_seed", "late_seconds",
+        "create_after", "rewrite_bodies", "call_outcomes", "complete_after", "price_after",
+        "message_price", "call_price", "callback_delay", "callback_faults",
+        "callback_late_seconds",
+    }
+)  # fmt: skip
+
+
 def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, Any]:
     """The unauthenticated /_fake/* endpoints, for tests and tools in other processes."""
     reads = {"requests": lambda: [asdict(r) for r in fake.requests]}
@@ -27,6 +37,14 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
     if (method, name) == ("POST", "config"):
         try:
             config = json.loads(raw or b"{}")
+            if not isinstance(config, dict):
+                raise TypeError("a JSON object of knobs")
+            unknown = sorted(set(config) - CONFIG_KEYS)
+            if unknown:
+                # A typo ("fault_rte") would otherwise leave the fakes healthy, silently.
+                raise ValueError(
+                    f"unknown key {unknown[0]!r}; known: {', '.join(sorted(CONFIG_KEYS))}"
+                )
             latency = max(0.0, float(config.get("latency", fake.latency)))
             current = fake.faults.settings()
             if "fault_statuses" in config:  # the older name: statuses only

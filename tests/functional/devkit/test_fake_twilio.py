@@ -1219,3 +1219,17 @@ def test_command_line_serves_until_interrupted() -> None:
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
     assert AUTH_TOKEN not in banner
+
+
+def test_the_config_endpoint_refuses_an_unknown_knob(fake: FakeTwilio) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        fake.url + "/_fake/config", data=json.dumps({"fault_rte": 0.5}).encode(), method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 400
+    assert "unknown key 'fault_rte'" in refused.value.read().decode()
