@@ -1,1 +1,1 @@
-"""The benchmark of issue 4 (`make bench` → BENCHMARKS.md); never deployed."""
+"""The benchmark (`make bench` → BENCHMARKS.md); never deployed."""

@@ -81,7 +81,7 @@ def header(mode: str) -> str:
         [
             "# Benchmarks",
             "",
-            "Written by `make bench` (`python -m bench.run`, issue 4); do not edit by hand. "
+            "Written by `make bench` (`python -m bench.run`); do not edit by hand. "
             "How each figure is taken: each section's notes and [Method](#method); sources in "
             "`bench/`.",
             "",
