@@ -36,7 +36,13 @@ def summary(line: str) -> str | None:
         took = f" {latency:.0f} ms" if isinstance(latency, int | float) else ""
         return f"{record.get('method', '')} {record.get('route', '')} {record.get('status')}{took}"
     if record.get("level") in ("ERROR", "CRITICAL"):
-        return f"error: {record.get('message')}"
+        # The fields that say why (a job's kind, its error or exception type, a parameter).
+        why = [
+            f"{key}={record[key]}"
+            for key in ("kind", "error", "exception", "parameter", "reason", "setting")
+            if record.get(key)
+        ]
+        return f"error: {record.get('message')}" + (f" ({', '.join(why)})" if why else "")
     return None
 
 

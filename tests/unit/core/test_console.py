@@ -19,6 +19,12 @@ def test_a_request_is_one_short_line_and_idle_noise_is_none():
     assert console.summary(line(message="storage unavailable", level="ERROR")) == (
         "error: storage unavailable"
     )
+    failed = line(message="job failed", level="ERROR", kind="voicemail_notification",
+                  error="SES did not send the email: MessageRejected", exception="NotificationError")  # fmt: skip
+    assert console.summary(failed) == (
+        "error: job failed (kind=voicemail_notification, "
+        "error=SES did not send the email: MessageRejected, exception=NotificationError)"
+    )
     chalice_access = '127.0.0.1 - - [29/Nov/2026 17:40:53] "POST /voice HTTP/1.1" 200 -'
     assert console.summary(chalice_access) is None
     assert console.summary("Traceback (most recent call last):\n") == (
