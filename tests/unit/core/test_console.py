@@ -19,8 +19,13 @@ def test_a_request_is_one_short_line_and_idle_noise_is_none():
     assert console.summary(line(message="storage unavailable", level="ERROR")) == (
         "error: storage unavailable"
     )
-    failed = line(message="job failed", level="ERROR", kind="voicemail_notification",
-                  error="SES did not send the email: MessageRejected", exception="NotificationError")  # fmt: skip
+    failed = line(
+        message="job failed",
+        level="ERROR",
+        kind="voicemail_notification",
+        error="SES did not send the email: MessageRejected",
+        exception="NotificationError",
+    )
     assert console.summary(failed) == (
         "error: job failed (kind=voicemail_notification, "
         "error=SES did not send the email: MessageRejected, exception=NotificationError)"
