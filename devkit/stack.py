@@ -34,6 +34,9 @@ def read_state() -> dict[str, Any]:
         return {}
 
 
+PUBLIC_URL = "SWITCHBOARD_PUBLIC_URL"
+
+
 def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
     """The environment `chalice local` runs the app with: AWS is the moto server."""
     env = {
@@ -156,7 +159,9 @@ def run(port: int = 8000) -> int:
     app = worker = extension = None
     try:
         names = seed(moto_url)
-        env = app_environment(moto_url, twilio_url, app_url)
+        # A tunnel's public URL (README: a real number against the local stack) is what Twilio
+        # signs; the app checks signatures against it instead of its own address.
+        env = app_environment(moto_url, twilio_url, os.environ.get(PUBLIC_URL) or app_url)
         env.update(
             {
                 "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,
