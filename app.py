@@ -168,6 +168,22 @@ def get_spend():
     return api.handle(app.current_request, costs.get_spend, body=False)
 
 
+@app.route("/erasures", methods=["POST"], authorizer=iam, content_types=JSON_API)
+def start_erasure():
+    from chalicelib.api import erasure
+    from chalicelib.api import gate as api
+
+    return api.handle(app.current_request, erasure.start)
+
+
+@app.route("/erasures/{id}", methods=["GET"], authorizer=iam)
+def get_erasure(id):
+    from chalicelib.api import erasure
+    from chalicelib.api import gate as api
+
+    return api.handle(app.current_request, erasure.get, body=False)
+
+
 @app.route("/inbound", methods=["GET"], authorizer=iam)
 def list_inbound():
     from chalicelib.api import gate as api

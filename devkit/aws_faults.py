@@ -41,6 +41,7 @@ OPERATIONS = (
     "dynamodb:DeleteItem",
     "dynamodb:GetItem",
     "dynamodb:Query",
+    "dynamodb:Scan",
     "dynamodb:BatchWriteItem",
     "dynamodb:BatchGetItem",
     "dynamodb:TransactWriteItems",

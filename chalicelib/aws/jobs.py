@@ -30,6 +30,7 @@ HANDLERS = {
     "dispatch": "chalicelib.worker.dispatch:dispatch_job",
     "sms_notification": "chalicelib.worker.notifications:sms_notification",
     "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",
+    "erase": "chalicelib.api.erasure:erase_job",
 }
 # How long an event's job is remembered (Twilio retries within minutes; replays come later).
 ONCE_TTL = 30 * 24 * 3600

@@ -114,6 +114,7 @@ _OPERATIONS = {
     "UpdateItem": "update_item",
     "DeleteItem": "delete_item",
     "Query": "query",
+    "Scan": "scan",
     "BatchWriteItem": "batch_write_item",
     "BatchGetItem": "batch_get_item",
     "TransactWriteItems": "transact_write_items",
@@ -348,6 +349,30 @@ class Table:
         if start:
             request["ExclusiveStartKey"] = self._ser(start)
         answer = self._call("Query", **request)
+        items = [self._de(raw) or {} for raw in answer.get("Items", [])]
+        last = answer.get("LastEvaluatedKey")
+        return items, (self._de(last) if last else None)
+
+    def scan_page(
+        self,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+        *,
+        start: dict[str, Any] | None = None,
+        limit: int = 500,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a filtered Scan of the whole table (rare admin work: it reads every
+        item); returns (matching items, next start key or None)."""
+        request: dict[str, Any] = {
+            "FilterExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": self._ser(values),
+            "Limit": limit,
+        }
+        if start:
+            request["ExclusiveStartKey"] = self._ser(start)
+        answer = self._call("Scan", **request)
         items = [self._de(raw) or {} for raw in answer.get("Items", [])]
         last = answer.get("LastEvaluatedKey")
         return items, (self._de(last) if last else None)
