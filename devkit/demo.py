@@ -7,6 +7,8 @@ AUTH_TOKEN = "local-demo-auth-token-not-a-secret"
 API_KEY_SID = "SK" + "0" * 31 + "1"
 API_KEY_SECRET = "local-demo-api-key-secret-not-a-secret"
 NUMBER = "+15005550006"  # Twilio's "valid" magic From number
+# The local stack's voicemail sender: a reserved example domain, obviously not a real mailbox.
+VOICEMAIL_FROM = "voicemail@switchboard.example"
 SSM_PATH = "/switchboard/dev"
 REGION = "us-east-1"
 SESSION_TOKEN = "local-demo-session-token"  # what the extension checks in Lambda

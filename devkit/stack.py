@@ -75,8 +75,11 @@ def _client(service: str, moto_url: str) -> Any:
 
 
 def seed(moto_url: str) -> dict[str, str]:
-    """Demo parameters in SSM, and the table and queues of infra/resources.json (stage dev)."""
-    demo.put_parameters(_client("ssm", moto_url), demo.SSM_PATH, demo.parameters())
+    """Demo parameters in SSM (every twimlet's: the voicemail sender, verified in the local
+    SES), and the table and queues of infra/resources.json (stage dev)."""
+    values = {**demo.parameters(), "voicemail/from_email": (demo.VOICEMAIL_FROM, "String")}
+    demo.put_parameters(_client("ssm", moto_url), demo.SSM_PATH, values)
+    _client("ses", moto_url).verify_email_identity(EmailAddress=demo.VOICEMAIL_FROM)
     return resources.create(
         "dev", dynamodb=_client("dynamodb", moto_url), sqs=_client("sqs", moto_url)
     )

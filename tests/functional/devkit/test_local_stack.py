@@ -301,3 +301,16 @@ def test_ctrl_c_stops_everything(stack):
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert not (ROOT / ".local" / "stack.json").exists()
+
+
+def test_the_voicemail_twimlet_works_out_of_the_box(stack):
+    url = "http://127.0.0.1:{}/twimlets/voicemail?Email=owner%40switchboard.example"
+    _, port, _ = stack
+    call = devkit("phone", "call", "--url", url.format(port))
+    assert call.returncode == 0, call.stderr
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if "voicemail email sent" in devkit("logs", "--since", "5m").stdout:
+            break
+        time.sleep(0.5)
+    assert "voicemail email sent" in devkit("logs", "--since", "5m").stdout
