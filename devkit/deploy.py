@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from devkit.package import ROOT
+from devkit.stack import stages
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 WEBHOOKS = {
@@ -44,11 +44,6 @@ def stack_name(stage: str) -> str:
 
 def bucket_name(account: str, region: str) -> str:
     return f"switchboard-artifacts-{account}-{region}"
-
-
-def stages(project: Path = ROOT) -> list[str]:
-    config = json.loads((project / ".chalice" / "config.json").read_text())
-    return sorted(config.get("stages", {}))
 
 
 def _session(region: str | None) -> Any:

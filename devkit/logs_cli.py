@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
+from devkit import stack
 from devkit.console import LOG_FILE
 
 DURATION = _SINCE = re.compile(r"^(\d+)([smhd])$")
@@ -120,7 +121,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 def add_parser(commands: Any) -> None:
     """The `logs` command."""
     logs = commands.add_parser("logs", help="the app's JSON log lines (local, or a stage's)")
-    logs.add_argument("--stage", choices=["dev", "prod"], help="a deployed stage's CloudWatch")
+    logs.add_argument("--stage", choices=stack.stages(), help="a deployed stage's CloudWatch")
     logs.add_argument("--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("--call-sid", help="only lines about this call (CA...)")
     logs.add_argument("--message-sid", help="only lines about this message (SM...)")

@@ -138,7 +138,7 @@ def add_parser(commands: Any) -> None:
     where = configure.add_mutually_exclusive_group(required=True)
     where.add_argument("--base", help="the app's base URL, stage included (…/api)")
     where.add_argument(
-        "--stage", choices=["dev", "prod"], help="the deployed stage (its stack's EndpointURL)"
+        "--stage", choices=stack.stages(), help="the deployed stage (its stack's EndpointURL)"
     )
     configure.add_argument("--stack", help="the stack's name (default switchboard-<stage>)")
     configure.set_defaults(func=cmd_configure)

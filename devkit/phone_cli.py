@@ -267,7 +267,7 @@ def add_parser(commands: Any) -> None:
     )
     place.add_argument("--script", help="a JSON or YAML script: inputs and expect_say/expect_dial")
     place.add_argument("--transcript", help="also write the transcript to this file")
-    place.add_argument("--stage", choices=["dev", "prod"], help="read the stage's auth token")
+    place.add_argument("--stage", choices=stack.stages(), help="read the stage's auth token")
     place.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     place.set_defaults(func=call)
     text = verbs.add_parser("sms", help="send the app an inbound SMS and print its replies")
@@ -276,7 +276,7 @@ def add_parser(commands: Any) -> None:
     text.add_argument("--body", required=True)
     text.add_argument("--media", action="append", help="a media URL (repeatable)")
     text.add_argument("--url", help="the messaging URL (default: the local stack's /sms)")
-    text.add_argument("--stage", choices=["dev", "prod"], help="read the stage's auth token")
+    text.add_argument("--stage", choices=stack.stages(), help="read the stage's auth token")
     text.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
     text.set_defaults(func=sms)
 

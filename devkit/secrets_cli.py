@@ -133,7 +133,7 @@ def add_parser(commands: Any) -> None:
         ("delete", cmd_delete, "remove one parameter"),
     ):
         verb = verbs.add_parser(name, help=about)
-        verb.add_argument("--stage", default="dev", choices=["dev", "prod"])
+        verb.add_argument("--stage", default="dev", choices=stack.stages())
         if name != "list":
             verb.add_argument("name", help="relative to the stage path, e.g. twilio/auth_token")
         if name in ("list", "get"):
@@ -182,7 +182,7 @@ def cmd_put_params(args: argparse.Namespace) -> int:
 def add_put_params_parser(commands: Any) -> None:
     """`put-params`: a stage's Twilio parameters at once."""
     put = commands.add_parser("put-params", help="write a stage's parameters to SSM")
-    put.add_argument("--stage", required=True, choices=["dev", "prod"])
+    put.add_argument("--stage", required=True, choices=stack.stages())
     put.add_argument("--account-sid")
     put.add_argument("--default-from", help="E.164 number or Messaging Service SID")
     put.add_argument("--auth-token", action="store_true", help="prompt for the auth token")

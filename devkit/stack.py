@@ -37,6 +37,12 @@ def read_state() -> dict[str, Any]:
 PUBLIC_URL = "SWITCHBOARD_PUBLIC_URL"
 
 
+def stages() -> list[str]:
+    """The stages .chalice/config.json defines: adding one there is all the CLI needs."""
+    config = Path(__file__).resolve().parents[1] / ".chalice" / "config.json"
+    return sorted(json.loads(config.read_text()).get("stages", {}))
+
+
 def app_environment(moto_url: str, twilio_url: str, public_url: str) -> dict[str, str]:
     """The environment `chalice local` runs the app with: AWS is the moto server."""
     env = {

@@ -293,16 +293,6 @@ def test_the_faults_cli_finds_the_running_stacks_moto_server(stack):
     assert faults("--reset")["scripts"] == []
 
 
-def test_ctrl_c_stops_everything(stack):
-    process, port, _ = stack
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
-    assert "Local stack stopped." in output
-    with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", port)) != 0
-    assert not (ROOT / ".local" / "stack.json").exists()
-
-
 def test_the_voicemail_twimlet_works_out_of_the_box(stack):
     url = "http://127.0.0.1:{}/twimlets/voicemail?Email=owner%40switchboard.example"
     _, port, _ = stack
@@ -314,3 +304,13 @@ def test_the_voicemail_twimlet_works_out_of_the_box(stack):
             break
         time.sleep(0.5)
     assert "voicemail email sent" in devkit("logs", "--since", "5m").stdout
+
+
+def test_ctrl_c_stops_everything(stack):
+    process, port, _ = stack
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert "Local stack stopped." in output
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    assert not (ROOT / ".local" / "stack.json").exists()

@@ -33,6 +33,7 @@ EXPECTED_ACTIONS = {
     "dynamodb:Query",
     "dynamodb:BatchGetItem",
     "dynamodb:BatchWriteItem",
+    "dynamodb:Scan",
     "sqs:GetQueueUrl",
     "sqs:SendMessage",
     "sqs:ReceiveMessage",
