@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlsplit
 
+from chalicelib.core import phpargs
 from chalicelib.guards.destinations import Policy, Refusal, check_written
-from chalicelib.twimlets import phpargs
 
 INVALID_TWIML = "invalid_twiml"
 UNCHECKED = "unchecked_destination"

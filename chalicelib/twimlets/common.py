@@ -9,9 +9,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote, quote_plus
 
-from chalicelib.core import responses
+from chalicelib.core import phpargs, responses
 from chalicelib.telephony.twiml import clean_text
-from chalicelib.twimlets import phpargs
 
 if TYPE_CHECKING:
     from chalice.app import Response

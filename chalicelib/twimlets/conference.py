@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
+from chalicelib.core import phpargs
 from chalicelib.guards import callers
 from chalicelib.guards.destinations import Policy
-from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import (
     Inputs,
     Job,

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.aws import clients
+from chalicelib.core import phpargs
 from chalicelib.guards import callers
-from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import Inputs, add_message, php_urlencode, read, text
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from chalicelib.twimlets import phpargs
+from chalicelib.core import phpargs
 from chalicelib.twimlets.common import Inputs, Redirect, add_message, read, render
 
 if TYPE_CHECKING:

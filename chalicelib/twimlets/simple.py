@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from twilio.twiml.voice_response import VoiceResponse
 
-from chalicelib.core import responses
+from chalicelib.core import phpargs, responses
 from chalicelib.guards import callers
-from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import Inputs, add_message, read
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from chalicelib.twimlets import phpargs
+from chalicelib.core import phpargs
 
 
 def parsed(query: str) -> dict:
