@@ -43,10 +43,15 @@ LEAN_SDK = App(
     "lean_sdk_app",
     "bench.baselines.lean_sdk_app",
 )
-BASELINES = (FLOOR, QUICKSTART, LEAN_SDK)
+# The same with its client built during INIT (bench/baselines/lean_init_app.py); its environment
+# is the lean SDK app's.
+LEAN_INIT = App(
+    "lean-sdk", str(ROOT), "bench.baselines.lean_init_app", "bench.baselines.lean_init_app"
+)
+BASELINES = (FLOOR, QUICKSTART, LEAN_SDK, LEAN_INIT)
 SWITCHBOARD = App("switchboard", str(ROOT), "app", "app")
 # The apps whose /sms stores the message in the stack's table (one PutItem each).
-STORING = (SWITCHBOARD, QUICKSTART, LEAN_SDK)
+STORING = (SWITCHBOARD, QUICKSTART, LEAN_SDK, LEAN_INIT)
 
 
 def env_name(app: App) -> str:
@@ -90,6 +95,11 @@ def sms(app: App, sid: str | None = None, body: str = "Hello there") -> dict[str
 def forward(app: App) -> dict[str, Any]:
     """The forward twimlet's first stage (a Dial to PhoneNumber)."""
     return webhook(app, "/twimlets/forward?PhoneNumber=%2B14155550100", CALL)
+
+
+def send(app: App) -> dict[str, Any]:
+    """POST /messages: one message to send now."""
+    return api(app, "POST", "/messages", {"to": RECIPIENT, "body": "Your table is ready"})
 
 
 def api(app: App, method: str, path: str, payload: Any = None) -> dict[str, Any]:

@@ -22,9 +22,11 @@ token is read on first use): what INIT builds holds no secret.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Mapping
 from typing import NamedTuple
 
+logger = logging.getLogger(__name__)
 FULL_VCPU_MB = 1769
 API_HANDLER = "app.app"
 # The route modules the API handler imports lazily; preloaded with the SDKs below a full vCPU.
@@ -67,7 +69,8 @@ def plan(environ: Mapping[str, str]) -> Plan:
 
 
 def run(work: Plan) -> None:
-    """Do work; a failure is left to the first event that needs the part that failed."""
+    """Do work; a client that cannot be built (no region, say) is left to the first event that
+    needs it, which fails as it would have without this, in its route's error shape."""
     for name in work.modules:
         importlib.import_module(name)
     if work.clients:
@@ -76,8 +79,14 @@ def run(work: Plan) -> None:
         patience = clients.WORKER if work.patience == "worker" else clients.WEBHOOK
         with clients.patience(patience):
             for service in work.clients:
-                clients.client(service)
+                try:
+                    clients.client(service)
+                except Exception:  # INIT must not fail the function
+                    logger.warning(
+                        "could not build a client during INIT", extra={"service": service}
+                    )
     if work.twilio:
         from chalicelib.telephony import twilio_rest
 
-        twilio_rest.preload()
+        # The worker sends at every event; the API handler only on POST /messages and /calls.
+        twilio_rest.preload(domain=work.patience == "worker")

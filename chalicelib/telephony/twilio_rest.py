@@ -371,10 +371,14 @@ def get_twilio(
     return TwilioRest(_client_for(credentials, base_url), renewed if renew is not None else None)
 
 
-def preload() -> None:
-    """Import what building a client imports, without building one (no credentials at INIT)."""
+def preload(*, domain: bool = False) -> None:
+    """Import what building a client imports, without building one (no credentials at INIT);
+    with domain, also the Api domain (~90 modules) that the client loads on its first send."""
     from twilio.http.http_client import TwilioHttpClient  # noqa: F401
     from twilio.rest import Client  # noqa: F401
+
+    if domain:
+        import twilio.rest.api  # noqa: F401
 
 
 def _client_for(credentials: Credentials, base_url: str | None) -> Any:
