@@ -4,7 +4,7 @@ import os
 
 from chalice import Chalice, IAMAuthorizer, Rate
 
-from chalicelib.core import logs, warmup
+from chalicelib.core import logs, snapshot, warmup
 from chalicelib.webhooks import gate as webhook
 
 # Route modules are imported inside their handlers; which of them, and which SDK clients, are
@@ -16,6 +16,7 @@ logs.configure()
 app.register_middleware(logs.http_middleware, "http")
 app.register_middleware(logs.event_middleware, "sqs")
 app.register_middleware(logs.event_middleware, "scheduled")
+snapshot.reseed_after_restore()  # SnapStart only: each restored environment its own randomness
 
 # Read when Chalice imports this file to package it: the stage's environment_variables in
 # .chalice/config.json are set by then, so each stage's worker reads its own queue.
@@ -135,6 +136,14 @@ def get_call(id):
     from chalicelib.messaging import calls
 
     return api.handle(app.current_request, calls.get_call, body=False)
+
+
+@app.route("/spend", methods=["GET"], authorizer=iam)
+def get_spend():
+    from chalicelib.api import gate as api
+    from chalicelib.guards import spend
+
+    return api.handle(app.current_request, spend.get_spend, body=False)
 
 
 @app.route("/inbound", methods=["GET"], authorizer=iam)

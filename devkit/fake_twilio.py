@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import format_datetime
 from http import HTTPStatus
 from typing import Any
@@ -43,6 +44,8 @@ from devkit.twilio_resources import (  # noqa: F401 (RecordedRequest, rewrite_bo
 )
 
 _INLINE = "http://127.0.0.1/inline-twiml"
+PRICE_AFTER = 5.0  # seconds after the final state, on the fake's clock
+PRICES = ("-0.00790", "-0.01400")  # a message segment's, a completed call's
 
 
 class _Inline:
@@ -86,6 +89,9 @@ class FakeTwilio:
         # Seconds after which a created message is sent and delivered (priced) and a call
         # completed; None leaves them as created (the tests' default: nothing moves by itself).
         self.complete_after: float | None = None
+        # Pricing, as Twilio does it: after the final state (price null until then; a
+        # charge is negative); a message's price is per segment. reset() restores these.
+        self.price_after, self.message_price, self.call_price = PRICE_AFTER, *PRICES
         # Where dates come from: tests whose app runs on a moved clock give the fake the same one,
         # or a lookup "since the first attempt" would compare two different times.
         self.clock: Callable[[], float] = time.time
@@ -125,6 +131,7 @@ class FakeTwilio:
         self._pending.cancel()  # first: none may land in the lists cleared below
         self.rewrite_bodies = False
         self.complete_after = None
+        self.price_after, self.message_price, self.call_price = PRICE_AFTER, *PRICES
         self.call_outcomes = {}
         self.callbacks.configure()
         self.callbacks.held.clear()
@@ -190,11 +197,13 @@ class FakeTwilio:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
+        self._settle_prices()
         with self._lock:
             return copy.deepcopy(self._messages)
 
     @property
     def calls(self) -> list[dict[str, Any]]:
+        self._settle_prices()
         with self._lock:
             return copy.deepcopy(self._calls)
 
@@ -211,13 +220,15 @@ class FakeTwilio:
                         continue
                     if sid.startswith("SM"):
                         segments = int(record.get("num_segments") or 1)
-                        price = f"-{0.0079 * segments:.5f}"
-                        record.update(status="delivered", date_sent=now, price=price)
+                        price = Decimal(self.message_price) * segments
+                        record.update(status="delivered", date_sent=now)
+                        self._price_later(record, f"{price:.5f}")
                     elif self.call_outcomes.get(record["to"], "completed") != "completed":
                         outcome = self.call_outcomes[record["to"]]
-                        record.update(status=outcome, duration="0", price=None)
+                        record.update(status=outcome, duration="0", price=None)  # not billed
                     else:
-                        record.update(status="completed", duration="1", price="-0.01400")
+                        record.update(status="completed", duration="1")
+                        self._price_later(record, f"{Decimal(self.call_price):.5f}")
                     record["date_updated"] = now
                     done = dict(record)
             if sid.startswith("CA"):
@@ -226,6 +237,19 @@ class FakeTwilio:
         timer = threading.Timer(wait, complete)
         timer.daemon = True
         timer.start()
+
+    def _price_later(self, record: dict[str, Any], price: str) -> None:
+        """Price a record (under the lock) price_after seconds from now, as Twilio fills its
+        price in some time after the final state: a fetch before then says null."""
+        record.update(price=None, _price=price, _price_due=self.clock() + self.price_after)
+
+    def _settle_prices(self) -> None:
+        now = self.clock()
+        with self._lock:
+            for record in (*self._messages, *self._calls):
+                if record.get("_price_due") is not None and record["_price_due"] <= now:
+                    record["price"] = record.pop("_price")
+                    del record["_price_due"]
 
     def _run_call(self, record: dict[str, Any]) -> None:
         """The callee answers (unless call_outcomes says otherwise for its number): the call's
@@ -329,6 +353,7 @@ class FakeTwilio:
             return 201, _public(record)
         if method != "GET":
             raise ApiError(405, 20004, "Method not allowed")
+        self._settle_prices()
         with self._lock:
             owned = [record for record in store if record["account_sid"] == account]
         if sid is not None:

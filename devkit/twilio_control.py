@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from devkit.twilio_resources import ApiError
@@ -51,6 +52,9 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
             fake.call_outcomes = dict(outcomes)
             complete = config.get("complete_after", fake.complete_after)
             fake.complete_after = None if complete is None else max(0.0, float(complete))
+            fake.price_after = max(0.0, float(config.get("price_after", fake.price_after)))
+            for knob in ("message_price", "call_price"):  # Twilio's form: "-0.00790"
+                setattr(fake, knob, str(Decimal(str(config.get(knob, getattr(fake, knob))))))
             current = fake.callbacks.settings()
             fake.callbacks.configure(
                 delay=float(config.get("callback_delay", current["callback_delay"])),
@@ -59,7 +63,7 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
                     config.get("callback_late_seconds", current["callback_late_seconds"])
                 ),
             )
-        except (ValueError, TypeError, AttributeError) as exc:
+        except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
     if name == "pending_creates" and method in ("GET", "POST"):
         created = {"created": fake.run_pending_creates()} if method == "POST" else {}
@@ -78,6 +82,9 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
             "latency": fake.latency,
             "rewrite_bodies": fake.rewrite_bodies,
             "complete_after": fake.complete_after,
+            "price_after": fake.price_after,
+            "message_price": fake.message_price,
+            "call_price": fake.call_price,
             "call_outcomes": fake.call_outcomes,
         }
         return 200, {**settings, **fake.faults.settings(), **fake.callbacks.settings()}

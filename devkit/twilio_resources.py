@@ -30,7 +30,9 @@ _GSM7_EXTENDED = set("^{}\\[~]|€\f")  # two septets each
 _CALL_SUBRESOURCES = ("Events", "Notifications", "Recordings", "Payments", "Streams", "Siprec")
 # Kept in the stored records (FakeTwilio.messages/calls), left out of Twilio's JSON.
 _CALL_SETTINGS = ("url", "twiml", "method", "timeout", "status_callback_event")
-_PRIVATE = frozenset((*_CALL_SETTINGS, "status_callback", "status_callback_method", "transcript"))
+_PRIVATE = frozenset(
+    (*_CALL_SETTINGS, "status_callback", "status_callback_method", "transcript", "_price")
+) | {"_price_due"}
 
 _BAD_TO = "The 'To' number {to} is not a valid phone number."
 _BAD_FROM = (

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # kind -> "module:function"; imported on first use so the worker loads only what it runs.
 HANDLERS = {
     "send": "chalicelib.worker.sender:send_job",
+    "price": "chalicelib.guards.spend:price_job",
     "dispatch": "chalicelib.worker.dispatch:dispatch_job",
     "sms_notification": "chalicelib.worker.notifications:sms_notification",
     "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",

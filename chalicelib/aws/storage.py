@@ -237,7 +237,8 @@ class Table:
         self._call("DeleteItem", Key=self._ser({"pk": pk}), **request)
 
     def transact(self, writes: list[dict[str, Any]]) -> None:
-        """Apply writes all or none: each {"put": item, "condition": …, "values": {…}} or
+        """Apply writes all or none: each {"put": item, "condition": …, "values": {…}},
+        {"update": pk, "expression": …, "condition": …, "names": {…}, "values": {…}} or
         {"delete": pk}.
 
         Raises:
@@ -250,12 +251,19 @@ class Table:
                     {"Delete": {"TableName": self.name, "Key": self._ser({"pk": write["delete"]})}}
                 )
                 continue
-            put = {"TableName": self.name, "Item": self._ser(write["put"])}
+            if "update" in write:
+                action, body = "Update", {"Key": self._ser({"pk": write["update"]})}
+                body["UpdateExpression"] = write["expression"]
+            else:
+                action, body = "Put", {"Item": self._ser(write["put"])}
+            body["TableName"] = self.name
             if write.get("condition"):
-                put["ConditionExpression"] = write["condition"]
+                body["ConditionExpression"] = write["condition"]
+            if write.get("names"):
+                body["ExpressionAttributeNames"] = write["names"]
             if write.get("values"):
-                put["ExpressionAttributeValues"] = self._ser(write["values"])
-            request.append({"Put": put})
+                body["ExpressionAttributeValues"] = self._ser(write["values"])
+            request.append({action: body})
         # botocore fills in ClientRequestToken, and its retry repeats it: DynamoDB answers a
         # repeat within ten minutes as the first, so a lost answer's retry applies nothing twice.
         self._call_raw("TransactWriteItems", {"TransactItems": request})

@@ -13,14 +13,9 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import BY_BROADCAST
 from chalicelib.core import clock
 from chalicelib.core.errors import NotFoundError
+from chalicelib.guards import destinations
 from chalicelib.messaging import messages, optouts
-from chalicelib.messaging.outbound import (
-    allowed_prefixes,
-    content,
-    default_sender,
-    quiet_hours,
-    send_time,
-)
+from chalicelib.messaging.outbound import content, default_sender, quiet_hours, send_time
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -56,6 +51,33 @@ def _recipients(value: Any) -> tuple[list[str], list[dict[str, str]]]:
     return valid, rejected
 
 
+# Refusals logged one line each up to here, then one line with the count: a broadcast to a list
+# of foreign numbers must not write ten thousand log lines.
+LOGGED_REFUSALS = 20
+
+
+def _policy_split(
+    policy: destinations.Policy, recipients: list[str]
+) -> tuple[list[str], list[dict[str, str]]]:
+    """The recipients the destination policy lets through, and the rejected ones with why."""
+    kept: list[str] = []
+    rejected: list[dict[str, str]] = []
+    for number in recipients:
+        refusal = policy.check(number)
+        if refusal is None:
+            kept.append(number)
+            continue
+        if len(rejected) < LOGGED_REFUSALS:
+            refusal.log("broadcast")
+        rejected.append({"to": number, "reason": refusal.reason})
+    if len(rejected) > LOGGED_REFUSALS:
+        logger.warning(
+            "more broadcast destinations refused",
+            extra={"where": "broadcast", "count": len(rejected) - LOGGED_REFUSALS},
+        )
+    return kept, rejected
+
+
 def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any]]:
     """POST /broadcasts: record every recipient's message and start the paced sending; 202.
 
@@ -68,13 +90,10 @@ def create(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     send_at = send_time(payload)
     window = quiet_hours(payload)
     sender = validation.sender(payload) or default_sender(ctx, for_calls=False)
-    prefixes = allowed_prefixes(ctx)
-    if prefixes is not None:
-        # Outside the toll-fraud allow-list: refused like any number that cannot be sent to.
-        rejected += [
-            {"to": n, "reason": "invalid_number"} for n in recipients if not n.startswith(prefixes)
-        ]
-        recipients = [n for n in recipients if n.startswith(prefixes)]
+    recipients, refused = _policy_split(
+        destinations.Policy.from_parameters(ctx.parameters), recipients
+    )
+    rejected += refused
     table = ctx.table
     opted = optouts.opted_out(table, recipients)
     rejected += [{"to": n, "reason": "opted_out"} for n in recipients if n in opted]
@@ -204,13 +223,11 @@ def cancel(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str, Any
     pending = [
         item["pk"].split("#", 1)[1]
         for item in _statuses(ctx, broadcast["id"])
-        if item["status"] in ("scheduled", "queued")
+        if item["status"] in messages.CANCELABLE
     ]
 
     def cancel_one(message_id: str) -> bool:
-        moved = messages.try_move(
-            ctx.table, message_id, "canceled", sources=("scheduled", "queued")
-        )
+        moved = messages.try_move(ctx.table, message_id, "canceled", sources=messages.CANCELABLE)
         return moved is not None
 
     with ThreadPoolExecutor(max_workers=8) as pool:

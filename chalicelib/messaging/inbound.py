@@ -9,6 +9,8 @@ from chalicelib.api import validation
 from chalicelib.api.validation import ValidationError
 from chalicelib.aws.storage import BY_INBOUND, ConditionFailedError
 from chalicelib.core import clock, settings
+from chalicelib.core.errors import StorageError
+from chalicelib.guards import destinations, velocity
 from chalicelib.messaging import deps, messages, optouts, timing
 from chalicelib.telephony import twiml
 from chalicelib.webhooks import replay
@@ -77,9 +79,16 @@ def _receive(
     if word in ("stop", "start"):  # without a From: nobody's opt-out to change
         return twiml.message_reply(parameters.optional(f"sms/{word}_reply"))
     if word == "help":
-        return twiml.message_reply(parameters.optional("sms/help_text") or DEFAULT_HELP)
-    _forward(table, config, parameters, request, sid, sender, body, media)
-    return twiml.message_reply(parameters.optional("sms/auto_reply"))
+        reply = parameters.optional("sms/help_text") or DEFAULT_HELP
+    else:
+        reply = parameters.optional("sms/auto_reply")
+    forwards = word != "help" and bool(parameters.optional("sms/forward_to"))
+    # The texter's daily cap (a StorageError fails the webhook: Twilio's retry counts again).
+    if (reply or forwards) and not velocity.reply_allowed(table, parameters, sender, sid):
+        return twiml.message_reply(None)
+    if forwards:
+        _forward(table, config, parameters, request, sid, sender, body, media)
+    return twiml.message_reply(reply)
 
 
 def _store(table: Any, config: settings.Settings, request: VerifiedRequest, sid: str) -> None:
@@ -127,7 +136,14 @@ def _keyword(
         logger.info("repeated keyword message ignored", extra={"message_sid": sid})
         return twiml.message_reply(None)
     logger.info("opt-out recorded" if word == "stop" else "opt-out removed", extra={"from": sender})
-    return twiml.message_reply(parameters.optional(f"sms/{word}_reply"))
+    reply = parameters.optional(f"sms/{word}_reply")
+    try:
+        if reply and not velocity.reply_allowed(table, parameters, sender, sid):
+            reply = None  # the opt-out holds; only its confirmation is not sent
+    except StorageError:
+        logger.error("could not count a keyword reply; not sent", extra={"message_sid": sid})
+        reply = None
+    return twiml.message_reply(reply)
 
 
 def _forward(
@@ -146,9 +162,12 @@ def _forward(
     if not targets or not from_number:
         return
     text = f"From {sender}: {body}"[: messages.MAX_BODY]
+    policy = destinations.Policy.from_parameters(parameters)
     for i, target in enumerate(dict.fromkeys(targets)):
         if not validation.E164.fullmatch(target):
             logger.warning("sms/forward_to holds a number that is not E.164; skipped")
+            continue
+        if not policy.admit(target, "sms forwarding"):
             continue
         # One id per MessageSid and target: Twilio's retries of this webhook forward once.
         messages.queue_message(

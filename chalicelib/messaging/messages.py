@@ -18,6 +18,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import BY_SID, ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError
+from chalicelib.guards import spend
 from chalicelib.messaging import pacing
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ CHECK_UNCLEAR_AFTER = 60.0
 STATUS_CALLBACK = "/status/messages"
 CALL_STATUS_CALLBACK = "/status/calls"
 ACTIVE = ("scheduled", "queued", "sending")  # kept in the by-state index with a due time
+# Not sent yet: a cancel moves these to `canceled` (held: the daily budget, guards/budget.py).
+CANCELABLE = ("scheduled", "queued", "held")
 TERMINAL = frozenset({"delivered", "undelivered", "failed", "canceled", "opted_out"})
 # Where retention starts: a message's terminal states and a call's (calls share move()).
 FINAL = TERMINAL | {"completed", "busy", "no-answer"}
@@ -205,6 +208,8 @@ def move(
     )
     if final and moved.get("broadcast"):
         _keep_broadcast(table, moved, values[":expires"])
+    if final:
+        spend.on_final(moved, status, now)  # what Twilio charged, counted once
     return moved if returning else {}
 
 

@@ -11,6 +11,7 @@ from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError
 from chalicelib.core import clock
 from chalicelib.core.errors import ConflictError, NotFoundError
+from chalicelib.guards import budget, call_targets, destinations, velocity
 from chalicelib.messaging import calls, deps, immediate, messages, optouts, pacing, timing
 from chalicelib.telephony import twiml
 
@@ -80,35 +81,26 @@ def quiet_hours(payload: dict[str, Any]) -> dict[str, str] | None:
     return timing.stored(window) if window is not None else None
 
 
-DEFAULT_ALLOWED_PREFIXES = ("+1",)  # NANP: the US and Canada, where a long code sends
-
-
-def allowed_prefixes(ctx: ApiContext) -> tuple[str, ...] | None:
-    """Destination prefixes from outbound/allowed_prefixes (default +1); None allows all ("*").
-
-    A toll-fraud guard: a leaked IAM key, or a bug upstream, must not be able to call or text
-    premium numbers abroad. Twilio's Geo Permissions are the second line.
-    """
-    raw = ctx.parameters.optional("outbound/allowed_prefixes")
-    if raw is None:
-        return DEFAULT_ALLOWED_PREFIXES
-    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
-    return None if "*" in prefixes else prefixes
-
-
-def check_destination(ctx: ApiContext, to: str, field: str = "to") -> None:
-    """Refuse a destination outside the allowed prefixes.
+def check_destination(
+    ctx: ApiContext,
+    to: str,
+    field: str = "to",
+    *,
+    url: str | None = None,
+    twiml: str | None = None,
+    twiml_field: str = "twiml",
+) -> None:
+    """Refuse what the destination policy refuses: to, and a call's TwiML and twimlet URL.
 
     Raises:
-        ValidationError: naming the field and the parameter that allows it.
+        ValidationError: naming the field, with the policy's reason.
     """
-    prefixes = allowed_prefixes(ctx)
-    if prefixes is not None and not to.startswith(prefixes):
-        raise ValidationError(
-            f"destinations outside {', '.join(prefixes)} are not allowed; add the prefix to "
-            "the parameter outbound/allowed_prefixes",
-            field,
-        )
+    policy = destinations.Policy.from_parameters(ctx.parameters)
+    destinations.require(policy.check(to), field, "api")
+    if twiml is not None:
+        destinations.require(call_targets.twiml_refusal(policy, twiml), twiml_field, "api")
+    if url is not None:
+        destinations.require(call_targets.url_refusal(policy, url), "url", "api")
 
 
 def default_sender(ctx: ApiContext, *, for_calls: bool) -> str:
@@ -146,10 +138,13 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
     table = ctx.table
     if optouts.is_opted_out(table, to):
         raise ConflictError("the recipient has opted out", reason="opted_out")
+    if send_at is None:
+        budget.check_request(ctx)  # an immediate send: 429 once the day's budget is spent
     message_id = messages.new_id(ctx.idempotency_scope)
     wait = 0.0
     twilio = None
     if send_at is None:
+        velocity.admit(ctx, to, messages.key(message_id))  # scheduled ones count when sent
         # An immediate send takes a pacing slot like any other; beyond a second away, the
         # worker sends it at its slot instead of this request exceeding the rate.
         wait = pacing.delay(table, ctx.settings.send_rate, clock.now())
@@ -170,6 +165,8 @@ def send_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[st
         retention_days=ctx.settings.retention_days,
         window=window,
     )
+    if send_at is None:
+        record["counted"] = True  # velocity: the worker's retries never count it again
     if state == "sending":
         now = record["created_at"]
         record.update(
@@ -220,7 +217,7 @@ def cancel_message(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[
     """
     message_id = ctx.path["id"]
     try:
-        record = messages.move(ctx.table, message_id, "canceled", sources=("scheduled", "queued"))
+        record = messages.move(ctx.table, message_id, "canceled", sources=messages.CANCELABLE)
     except ConditionFailedError as exc:
         record = exc.current or ctx.table.get(messages.key(message_id))
         if record is None or record.get("kind") != "message":
@@ -268,5 +265,8 @@ def place_call(payload: dict[str, Any], ctx: ApiContext) -> tuple[int, dict[str,
             )
         url = ctx.base_url + "/voice"
     sender = validation.phone_number(payload, "from") or default_sender(ctx, for_calls=True)
-    check_destination(ctx, to)
+    field = "say" if say is not None else "twiml"
+    check_destination(ctx, to, url=url, twiml=document, twiml_field=field)
+    budget.check_request(ctx)
+    velocity.admit(ctx, to, calls.key(messages.new_id(ctx.idempotency_scope)))
     return calls.place(ctx, to=to, sender=sender, url=url, twiml=document)

@@ -228,6 +228,19 @@ class TwilioRest:
                 return {"sid": call.sid, "status": call.status}
         return None
 
+    def fetch_price(self, sid: str) -> tuple[str | None, str | None]:
+        """A message's (SM/MM) or call's (CA) price and price_unit as Twilio states them (a
+        charge is negative, "-0.00790"); the price is None until Twilio has priced it.
+
+        Raises:
+            TwilioError: one of its subclasses, when the fetch fails.
+        """
+        if sid.startswith("CA"):
+            found = self._call(lambda client: client.calls(sid).fetch())
+        else:
+            found = self._call(lambda client: client.messages(sid).fetch())
+        return found.price, found.price_unit
+
     def _call(self, action: Callable[[Any], Any]) -> Any:
         """action(client), once more on renewed credentials if Twilio refuses ours: nothing was
         created then, so asking again is safe (Twilio refuses rotated ones at once, while this

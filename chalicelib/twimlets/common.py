@@ -36,6 +36,8 @@ class Inputs(NamedTuple):
     config: dict[str, phpargs.PhpValue]
     fields: dict[str, phpargs.PhpValue]
     base_url: str
+    # The signed URL's query as received, to call this twimlet again with a marker added.
+    query: tuple[tuple[str, str], ...] = ()
 
     def conf(self, name: str) -> str | None:
         """A configuration parameter's string value; None when missing or given as an array."""
@@ -81,7 +83,9 @@ def read(verified: VerifiedRequest) -> Inputs:
     config = phpargs.parse(verified.query.pairs)
     fields = dict(config)
     fields.update(phpargs.parse(verified.form.pairs))
-    return Inputs(config=config, fields=fields, base_url=verified.base_url)
+    return Inputs(
+        config=config, fields=fields, base_url=verified.base_url, query=tuple(verified.query.pairs)
+    )
 
 
 def render(result: str | Redirect) -> str | Response:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.aws import clients
+from chalicelib.guards import callers
 from chalicelib.twimlets import phpargs
 from chalicelib.twimlets.common import Inputs, add_message, php_urlencode, read, text
 
@@ -78,8 +79,11 @@ def reset() -> None:
     clients.reset()
 
 
-def track_urls(bucket: str) -> list[str]:
+def track_urls(bucket: str, owner: str | None = None) -> list[str]:
     """The URLs of a bucket's audio files, from one listing of up to 1,000 keys.
+
+    With owner, S3 refuses the listing (403) unless that AWS account owns the bucket, so a
+    bucket deleted and re-created under the same name by someone else plays nothing.
 
     Raises:
         HoldMusicError: the bucket could not be listed (missing, private, unreachable, slow).
@@ -90,7 +94,9 @@ def track_urls(bucket: str) -> list[str]:
     public = is_public(bucket)
     client = get_s3_client(signed=not public)
     try:
-        listing = client.list_objects_v2(Bucket=bucket)
+        listing = client.list_objects_v2(
+            Bucket=bucket, **({"ExpectedBucketOwner": owner} if owner else {})
+        )
         keys = audio_keys([item["Key"] for item in listing.get("Contents", [])])
         if public:
             return [public_url(bucket, key) for key in keys]
@@ -104,15 +110,27 @@ def track_urls(bucket: str) -> list[str]:
         raise HoldMusicError(type(exc).__name__) from exc
 
 
-def holdmusic(inputs: Inputs) -> str:
-    """The bucket's shuffled playlist, or the original's spoken error."""
+def holdmusic(inputs: Inputs, allowed: dict[str, callers.Bucket] | None = None) -> str:
+    """The bucket's shuffled playlist, or the original's spoken error.
+
+    Only buckets in allowed (default: Twilio's six public ones) are listed. Deliberate
+    departure from the original, which listed any bucket a URL named: here a URL could
+    otherwise make the app list, and presign with its own role, any bucket that role can read.
+    """
     bucket = phpargs.trim(inputs.conf("Bucket") or "")
     if not bucket:
         response = VoiceResponse()
         response.say(BUCKET_REQUIRED)
         return str(response)
+    entry = (callers.allowed_buckets(None) if allowed is None else allowed).get(bucket)
+    if entry is None:
+        logger.warning(
+            "holdmusic refused: bucket not allowed",
+            extra={"bucket": bucket[:63], "parameter": callers.BUCKETS_PARAMETER},
+        )
+        return playlist([], None)
     try:
-        urls = track_urls(bucket)
+        urls = track_urls(bucket, entry.owner)
     except HoldMusicError as exc:
         logger.warning("hold music bucket not listed", extra={"bucket": bucket, "error": str(exc)})
         urls = []
@@ -121,4 +139,5 @@ def holdmusic(inputs: Inputs) -> str:
 
 def holdmusic_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/holdmusic."""
-    return holdmusic(read(verified))
+    allowed = callers.allowed_buckets(parameters.optional(callers.BUCKETS_PARAMETER))
+    return holdmusic(read(verified), allowed)

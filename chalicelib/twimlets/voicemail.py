@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib.aws import clients, parameters
 from chalicelib.core import settings
+from chalicelib.guards import callers
 from chalicelib.twimlets.common import Inputs, Job, add_message, defer_once, read
 from chalicelib.webhooks import replay
 
@@ -92,13 +93,15 @@ def notifications(
     caller: str,
     recording_url: str,
     transcription: str | None,
+    recipients: callers.Recipients,
     event: str = "",
 ) -> list[Job]:
     """The jobs that tell the mailbox owner: an email when Email is set, an SMS with NotifySms.
 
     Separate jobs, so a failing SMS is retried without sending the email again and vice versa.
     event names the Twilio event they answer (the recording, or its transcription): each job is
-    queued once per event however often the webhook comes.
+    queued once per event however often the webhook comes. Only addresses recipients allows
+    are e-mailed: a URL must not turn the verified SES sender into a relay.
     """
     reference = recording_url.rstrip("/").rsplit("/", 1)[-1]
 
@@ -106,7 +109,12 @@ def notifications(
         return f"{event}:{kind}:{_digest(recipient)}" if event else ""
 
     jobs = []
-    if _EMAIL.fullmatch(email):
+    if _EMAIL.fullmatch(email) and not recipients.allow(email):
+        logger.warning(
+            "voicemail e-mail refused: recipient not allowed",
+            extra={"email": callers.mask_email(email), "parameter": callers.RECIPIENTS_PARAMETER},
+        )
+    elif _EMAIL.fullmatch(email):
         payload = {
             "email": email,
             "caller": caller,
@@ -130,8 +138,9 @@ def notifications(
     return jobs
 
 
-def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
-    """The voicemail TwiML for this stage, and the notifications to queue."""
+def voicemail(inputs: Inputs, *, recipients: callers.Recipients) -> tuple[str, list[Job]]:
+    """The voicemail TwiML for this stage, and the notifications to queue (e-mails only to
+    the addresses recipients allows)."""
     email = inputs.conf("Email") or ""
     notify_sms = inputs.conf("NotifySms") or ""
     caller = inputs.first_field("From", "Caller")
@@ -155,6 +164,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
             caller=caller,
             recording_url=recording_url,
             transcription=transcription,
+            recipients=recipients,
             event=f"voicemail-transcription:{recording}",
         )
         return "", jobs
@@ -177,6 +187,7 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
             caller=caller,
             recording_url=recording_url,
             transcription=None,
+            recipients=recipients,
             event=f"voicemail-recording:{recording}",
         )
         return str(response), jobs
@@ -195,9 +206,17 @@ def voicemail(inputs: Inputs) -> tuple[str, list[Job]]:
 
 def voicemail_webhook(verified: VerifiedRequest, parameters: Parameters) -> str:
     """GET/POST /twimlets/voicemail."""
-    twiml, jobs = voicemail(read(verified))
+    twiml, jobs = voicemail(read(verified), recipients=_recipients(parameters))
     defer_once(verified, jobs)
     return twiml
+
+
+def _recipients(values: Parameters) -> callers.Recipients:
+    """The addresses voicemail may e-mail: twimlets/voicemail_recipients, else the sender's
+    own domain (deliberate departure: the original e-mailed whatever address the URL held)."""
+    return callers.allowed_recipients(
+        values.optional(callers.RECIPIENTS_PARAMETER), values.optional(FROM_EMAIL_PARAMETER)
+    )
 
 
 def get_ses_client() -> Any:
@@ -224,7 +243,18 @@ def deliver_voicemail_notification(payload: dict[str, Any]) -> None:
     # Only where AWS is called: /voice and the twimlets that write nothing load no botocore.
     from botocore.exceptions import BotoCoreError, ClientError
 
-    sender = parameters.load(settings.load()).require(FROM_EMAIL_PARAMETER)
+    values = parameters.load(settings.load())
+    sender = values.require(FROM_EMAIL_PARAMETER)
+    # Checked again where the e-mail leaves: the parameter may have changed since the call.
+    if not _recipients(values).allow(payload["email"]):
+        logger.warning(
+            "voicemail e-mail refused: recipient not allowed",
+            extra={
+                "email": callers.mask_email(payload["email"]),
+                "parameter": callers.RECIPIENTS_PARAMETER,
+            },
+        )
+        return
     subject, body = email_message(
         payload.get("caller") or "",
         payload.get("recording_url") or "",

@@ -22,6 +22,7 @@ from typing import Any
 from chalicelib.aws import clients, jobs
 from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
 from chalicelib.core import clock, settings
+from chalicelib.guards import budget as daily_budget
 from chalicelib.messaging import calls, deps, messages, pacing
 from chalicelib.telephony.twilio_rest import TwilioError
 from chalicelib.worker.sender import record_found
@@ -76,7 +77,9 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     claimed = [c for c in _parallel(claim, due) if c]
     stale = _due(table, "queued", now - STALE_QUEUED, max(0, budget - len(claimed)))
     recovered = [c for c in _parallel(lambda item: _reclaim(table, item, now), stale) if c]
-    batch = claimed + recovered
+    # Messages the daily budget held, once it allows them (guards/budget.py).
+    released = daily_budget.release(table, config, now, budget - len(claimed) - len(recovered))
+    batch = claimed + recovered + released
     # Slots start when the claimed messages reach the queue, not when this run started:
     # claiming a thousand takes seconds, and delays counted from the start would put this run's
     # sends on top of the next run's, above the rate.
@@ -104,6 +107,7 @@ def dispatch(now: float | None = None) -> dict[str, int]:
             logger.error("could not enqueue claimed messages", extra={"count": left})
             break
     counts = {"claimed": len(claimed), "requeued": len(recovered), "budget": budget}
+    counts["released"] = len(released)
     # An idle run (most minutes) says nothing above DEBUG: CloudWatch bills every line.
     logger.log(logging.INFO if batch else logging.DEBUG, "dispatch run", extra=counts)
     return counts

@@ -9,6 +9,7 @@ from typing import Any
 from chalicelib.api import validation
 from chalicelib.aws import jobs, parameters
 from chalicelib.core import settings
+from chalicelib.guards import destinations
 from chalicelib.messaging import deps, messages
 
 logger = logging.getLogger(__name__)
@@ -20,6 +21,8 @@ def sms_notification(payload: dict[str, Any]) -> None:
     The message id derives from the Twilio event the job answers (payload "event"), or else the
     queue record's id, so a redelivered or duplicated job queues nothing new.
 
+    A destination the policy refuses (guards.destinations) is logged and dropped.
+
     Raises:
         MissingParameterError: twilio/default_from is not set (the job is retried, then
             dead-lettered, and the log says which parameter).
@@ -29,7 +32,11 @@ def sms_notification(payload: dict[str, Any]) -> None:
         logger.warning("notification to a number that is not E.164 dropped")
         return
     config = settings.load()
-    sender = parameters.load(config).require("twilio/default_from")
+    values = parameters.load(config)
+    # Refused for good: dropped (logged), not retried, as a number that is not E.164.
+    if not destinations.Policy.from_parameters(values).admit(to, "notification"):
+        return
+    sender = values.require("twilio/default_from")
     job = jobs.current()
     seed = payload.get("event") or (job.message_id if job else repr(sorted(payload.items())))
     message_id = "ntf-" + hashlib.sha256(seed.encode()).hexdigest()[:32]

@@ -27,6 +27,20 @@ def hold(table: Table, record: dict[str, Any], now: float, retention_days: float
     opening = timing.next_opening(datetime.fromtimestamp(now, UTC), window).timestamp()
     if opening <= now:
         return False
+    if put_back(table, record, opening, now, retention_days):
+        logger.info(
+            "outside the message's quiet hours; waits for the next opening",
+            extra={"id": record["id"], "opens_at": round(opening)},
+        )
+    return True
+
+
+def put_back(
+    table: Table, record: dict[str, Any], at: float, now: float, retention_days: float
+) -> bool:
+    """Return the worker's claim (`sending`) to `scheduled` for at, not counting its attempt
+    (the dispatcher enqueues it then); False when the record moved on meanwhile (canceled, a
+    late callback): not ours to send either way."""
     history = record.get("history") or []
     last = history[-1] if history else {}
     claimed_now = last.get("status") == "sending" and last.get("at") == record.get(
@@ -43,7 +57,7 @@ def hold(table: Table, record: dict[str, Any], now: float, retention_days: float
     removes = ["ambiguous", "attempt_started_at"]
     if int(record.get("attempts", 0)) <= 1:
         removes.append("first_attempt_at")
-    expires = max(int(record.get("expires_at", 0)), messages.expires_at(opening, retention_days))
+    expires = max(int(record.get("expires_at", 0)), messages.expires_at(at, retention_days))
     try:
         table.update(
             record["pk"],
@@ -56,7 +70,7 @@ def hold(table: Table, record: dict[str, Any], now: float, retention_days: float
                 **values,
                 ":scheduled": "scheduled",
                 ":sending": "sending",
-                ":at": opening,
+                ":at": at,
                 ":now": now,
                 ":one": 1,
                 ":expires": expires,
@@ -65,9 +79,5 @@ def hold(table: Table, record: dict[str, Any], now: float, retention_days: float
             returning=False,
         )
     except ConditionFailedError:
-        return True  # moved on meanwhile (canceled, or a late callback): not ours to send
-    logger.info(
-        "outside the message's quiet hours; waits for the next opening",
-        extra={"id": record["id"], "opens_at": round(opening)},
-    )
+        return False
     return True

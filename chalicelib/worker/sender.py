@@ -28,6 +28,8 @@ from typing import Any
 from chalicelib.aws import jobs
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
+from chalicelib.core.errors import StorageError
+from chalicelib.guards import budget, velocity
 from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
     AMBIGUOUS,
@@ -232,6 +234,13 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         return
     if quiet_hours.hold(table, record, clock.now(), config.retention_days):
         return
+    if budget.hold(table, record, clock.now(), config):  # the day's budget is spent
+        return
+    try:
+        if velocity.hold(table, record, config):  # over a limit: waits for its window
+            return
+    except StorageError:
+        _retry(table, record, config, "velocity counter unavailable")
     try:
         result = deps.twilio(config).send_message(
             to=record["to"],
@@ -297,7 +306,7 @@ def _retry(
             table.update(
                 record["pk"],
                 "SET ambiguous = :true, state_at = :due, error_message = :why, "
-                "unclear = if_not_exists(unclear, :zero) + :one",
+                "unclear = if_not_exists(unclear, :zero) + :one, counted = :true",
                 condition="#status = :sending AND attempt_started_at = :mine",
                 names={"#status": "status"},
                 values={
@@ -329,6 +338,8 @@ def _retry(
         due=now + delay,
         history=False,
         remove_fields=("ambiguous",),
+        # Counted once by the velocity limits (velocity.hold), not at every retry.
+        set_fields={"counted": True} if record.get("counted") else None,
     )
     if moved is None:
         raise _Stop

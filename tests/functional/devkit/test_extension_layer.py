@@ -150,7 +150,74 @@ def test_a_literal_extension_arn_is_replaced_and_other_layers_kept():
     assert resolve(template, properties["Layers"], "eu-west-1")[1].startswith(
         "arn:aws:lambda:eu-west-1:015030872274:"
     )
-    arm = copy.deepcopy(function)
-    arm["Properties"]["Architectures"] = ["arm64"]
-    with pytest.raises(ValueError, match="x86_64"):
-        extension_layer.add_to_template({"Resources": {"Fn": arm}})
+    other_arch = copy.deepcopy(function)
+    other_arch["Properties"]["Architectures"] = ["ppc64le"]
+    with pytest.raises(ValueError, match="x86_64 or arm64"):
+        extension_layer.add_to_template({"Resources": {"Fn": other_arch}})
+
+
+# The arm64 layers' versions, from the same table (AWS numbers them apart from the x86_64 ones),
+# written out here rather than read from devkit/extension_layer.py.
+ARM64 = {
+    "us-east-1": "arn:aws:lambda:us-east-1:177933569100:layer:"
+    "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:24",
+    "eu-west-3": "arn:aws:lambda:eu-west-3:780235371811:layer:"
+    "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:21",
+}
+ARM64_LOOKUP = {"Fn::FindInMap": ["ParametersSecretsExtension", {"Ref": "AWS::Region"}, "Arm64Arn"]}
+
+
+def test_arm64_functions_get_the_arm64_layer_of_their_region():
+    x86 = {"Type": "AWS::Serverless::Function", "Properties": {"Architectures": ["x86_64"]}}
+    arm = {"Type": "AWS::Serverless::Function", "Properties": {"Architectures": ["arm64"]}}
+    literal = f"arn:aws:lambda:us-east-1:177933569100:layer:{extension_layer.LAYER_NAME}-Arm64:3"
+    arm["Properties"]["Layers"] = [literal]
+    template = {"Resources": {"Arm": arm, "X86": x86}}
+    assert extension_layer.add_to_template(template) == 2
+    assert arm["Properties"]["Layers"] == [ARM64_LOOKUP]  # the literal one replaced
+    assert x86["Properties"]["Layers"] == [LOOKUP]
+    for region, arn in ARM64.items():
+        assert resolve(template, ARM64_LOOKUP, region) == arn
+        assert extension_layer.layer_arn(region, "arm64") == arn
+        assert resolve(template, LOOKUP, region) == extension_layer.layer_arn(region)
+    # Only the architectures used are mapped.
+    alone = {"Resources": {"Fn": copy.deepcopy(x86)}}
+    extension_layer.add_to_template(alone)
+    assert {
+        key for arns in alone["Mappings"]["ParametersSecretsExtension"].values() for key in arns
+    } == {"Arn"}
+
+
+def test_every_region_has_both_layers_from_one_account():
+    assert set(extension_layer.ARM64_VERSIONS) == set(extension_layer.REGIONS)
+    for region, (account, _) in extension_layer.REGIONS.items():
+        arn = extension_layer.layer_arn(region, "arm64")
+        assert arn.startswith(f"arn:aws:lambda:{region}:{account}:layer:"), arn
+        assert arn.split(":")[-2] == "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64"
+
+
+def test_an_unknown_region_is_a_clear_error():
+    for architecture in ("x86_64", "arm64"):
+        with pytest.raises(extension_layer.UnknownRegion, match=r"'xx-nowhere-1'.*add it"):
+            extension_layer.layer_arn("xx-nowhere-1", architecture)
+    with pytest.raises(ValueError, match="x86_64 or arm64"):
+        extension_layer.layer_arn("us-east-1", "ppc64le")
+
+
+def test_a_snapstart_function_gets_no_extension():
+    # SnapStart functions have no AWS_SESSION_TOKEN, which the extension requires of callers.
+    literal = f"arn:aws:lambda:us-east-1:177933569100:layer:{extension_layer.LAYER_NAME}:11"
+    snap = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "SnapStart": {"ApplyOn": "PublishedVersions"},
+            "Layers": [literal],
+            "Environment": {"Variables": {PORT: "2773", "A": "1"}},
+        },
+    }
+    plain = {"Type": "AWS::Serverless::Function", "Properties": {}}
+    template = {"Resources": {"Snap": snap, "Plain": plain}}
+    assert extension_layer.add_to_template(template) == 1
+    assert "Layers" not in snap["Properties"]
+    assert snap["Properties"]["Environment"]["Variables"] == {"A": "1"}
+    assert plain["Properties"]["Layers"] == [LOOKUP]

@@ -1002,17 +1002,39 @@ def test_callbacks_go_to_this_machine_only(fake: FakeTwilio, client: Client) -> 
 def test_what_it_creates_is_completed_and_priced_when_asked(
     fake: FakeTwilio, client: Client
 ) -> None:
-    fake.complete_after = 0.05
+    fake.complete_after, fake.price_after = 0.05, 0.5
     message = client.messages.create(to=TO, from_=FROM, body="x" * 200)  # two segments
     call = client.calls.create(to=TO, from_=FROM, url="https://example.com/voice")
     assert message.status == "queued" and message.price is None
     assert wait_for(lambda: client.messages(message.sid).fetch().status == "delivered")
     fetched = client.messages(message.sid).fetch()
-    assert (fetched.price, fetched.price_unit) == ("-0.01580", "USD")
+    # As Twilio does: delivered first, priced some time after.
+    assert (fetched.price, fetched.price_unit) == (None, "USD")
     assert fetched.date_sent is not None
+    assert wait_for(lambda: client.messages(message.sid).fetch().price == "-0.01580")
     assert wait_for(lambda: client.calls(call.sid).fetch().status == "completed")
+    assert wait_for(lambda: client.calls(call.sid).fetch().price == "-0.01400")
     fake.reset()
     assert fake.complete_after is None  # tests see nothing move by itself
+    assert fake.price_after == 5.0
+
+
+def test_prices_are_set_by_a_knob(fake: FakeTwilio, client: Client) -> None:
+    fake.complete_after, fake.price_after = 0.0, 0.0
+    fake.message_price, fake.call_price = "-0.05", "-0.2"
+    message = client.messages.create(to=TO, from_=FROM, body="x" * 200)
+    call = client.calls.create(to=TO, from_=FROM, url="https://example.com/voice")
+    assert wait_for(lambda: client.messages(message.sid).fetch().price == "-0.10000")
+    assert wait_for(lambda: client.calls(call.sid).fetch().price == "-0.20000")
+    config = {"price_after": 30, "message_price": "-0.0083", "call_price": -0.013}
+    answer = requests.post(f"{fake.url}/_fake/config", json=config, timeout=5).json()
+    assert (answer["price_after"], answer["message_price"], answer["call_price"]) == (
+        30.0,
+        "-0.0083",
+        "-0.013",
+    )
+    bad = requests.post(f"{fake.url}/_fake/config", json={"message_price": "cheap"}, timeout=5)
+    assert bad.status_code == 400
 
 
 def test_a_call_with_inline_twiml_runs_it(fake: FakeTwilio, client: Client) -> None:
@@ -1095,6 +1117,9 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
         "latency": 0.0,
         "rewrite_bodies": False,
         "complete_after": None,
+        "price_after": 5.0,
+        "message_price": "-0.00790",
+        "call_price": "-0.01400",
         "call_outcomes": {},
         "fault_rate": 1.0,
         "faults": ["503"],

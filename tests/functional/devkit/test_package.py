@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from devkit import extension_layer
+from devkit import package as package_module
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -237,3 +241,129 @@ def test_a_flood_on_the_api_cannot_starve_the_worker_or_the_schedules(package):
     assert (throttle["ResourcePath"], throttle["HttpMethod"]) == ("/*", "*")
     assert parameters[throttle["ThrottlingRateLimit"]["Ref"]]["Default"] == 50
     assert parameters[throttle["ThrottlingBurstLimit"]["Ref"]]["Default"] == 100
+
+
+@pytest.fixture(scope="module")
+def arm64_package(tmp_path_factory) -> tuple[str, Path]:
+    """prod packaged from a copy of the project whose stage sets arm64, and SnapStart too when
+    this Python can run it (3.12+; below, test_package_options.py checks the refusal)."""
+    project = tmp_path_factory.mktemp("arm64-project")
+    for name in ("app.py", "requirements.txt"):
+        shutil.copy(ROOT / name, project / name)
+    for name in ("chalicelib", "infra"):
+        shutil.copytree(ROOT / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / ".chalice").mkdir()
+    for path in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy(path, project / ".chalice" / path.name)
+    config = json.loads((project / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"]["lambda_architecture"] = "arm64"
+    if sys.version_info >= package_module.SNAPSTART_PYTHON:
+        config["stages"]["prod"]["snapstart"] = True
+    (project / ".chalice" / "config.json").write_text(json.dumps(config))
+    out = tmp_path_factory.mktemp("package-arm64")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    code = "import sys; from pathlib import Path; from devkit.package import build; "
+    code += "build('prod', Path(sys.argv[1]), Path(sys.argv[2]))"
+    subprocess.run(
+        [sys.executable, "-c", code, out, project],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=600,
+    )
+    return "prod", out
+
+
+def test_arm64_runs_every_function_with_the_arm64_builds(arm64_package):
+    _, out = arm64_package
+    template = json.loads((out / "sam.json").read_text())
+    lookup = {"Fn::FindInMap": ["ParametersSecretsExtension", {"Ref": "AWS::Region"}, "Arm64Arn"]}
+    functions = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    assert len(functions) == 4
+    for name, properties in functions.items():
+        assert properties["Architectures"] == ["arm64"], name
+        if "SnapStart" not in properties:
+            assert properties["Layers"] == [lookup], name
+    arns = template["Mappings"]["ParametersSecretsExtension"]
+    assert arns["us-east-1"] == {
+        "Arm64Arn": "arn:aws:lambda:us-east-1:177933569100:layer:"
+        "AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:24"
+    }
+    # Chalice packaged the aarch64 wheels of the compiled dependencies (aiohttp, yarl, ...).
+    with zipfile.ZipFile(out / "deployment.zip") as bundle:
+        compiled = [n for n in bundle.namelist() if n.endswith(".so")]
+    assert any("multidict/_multidict" in n for n in compiled)
+    assert compiled and all("aarch64" in n for n in compiled), compiled
+
+
+def _lint(path: Path) -> None:
+    result = subprocess.run(
+        [BIN / "cfn-lint", "--regions", "us-east-1", "eu-west-1", "--", path],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_arm64_template_passes_cfn_lint(arm64_package):
+    _lint(arm64_package[1] / "sam.json")
+
+
+def test_snapstart_on_x86_64_invokes_the_alias_and_passes_cfn_lint(package, tmp_path):
+    _check_snapstart(package[1], tmp_path)
+
+
+def test_snapstart_on_arm64_invokes_the_alias_and_passes_cfn_lint(arm64_package, tmp_path):
+    _check_snapstart(arm64_package[1], tmp_path)
+
+
+def _check_snapstart(out: Path, tmp_path: Path) -> None:
+    """SnapStart on an architecture's real template: packaged with it on (Python 3.12+), else
+    merged into the template as a Python 3.13 packaging would emit it (only the runtime differs:
+    Chalice takes it from the packaging Python)."""
+    template = json.loads((out / "sam.json").read_text())
+    resources = template["Resources"]
+    if "SnapStart" not in resources["APIHandler"]["Properties"]:
+        for resource in resources.values():
+            if resource["Type"] == "AWS::Serverless::Function":
+                resource["Properties"]["Runtime"] = "python3.13"
+        package_module.enable_snapstart(template)
+        extension_layer.add_to_template(template)
+    handler = resources["APIHandler"]["Properties"]
+    assert handler["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    assert handler["AutoPublishAlias"] == "live"
+    assert handler["AutoPublishAliasAllProperties"] is True
+    assert handler["VersionDeletionPolicy"] == "Delete"
+    alias = {"Ref": "APIHandler.Alias"}
+    # Every route's integration invokes the alias, none the unqualified function.
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    integrations = [
+        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for path in paths.values()
+        for method, operation in path.items()
+        if method != "options"
+    ]
+    assert len(integrations) >= len(WEBHOOKS) * 2 + len(API)
+    for text, variables in integrations:
+        assert "/functions/${APIHandlerAlias}/invocations" in text
+        assert variables["APIHandlerAlias"] == alias
+    assert "APIHandler.Arn" not in json.dumps(resources["RestAPI"])
+    assert resources["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == alias
+    # No extension on the SnapStart function (no AWS_SESSION_TOKEN there); the others keep it
+    # and stay unversioned: the worker and the schedules are not what callers wait on.
+    assert not any("ParametersSecretsExtension" in json.dumps(x) for x in handler.get("Layers", []))
+    assert "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" not in handler["Environment"]["Variables"]
+    for name in ("SendWorker", "DispatchDue", "ReconcileSending"):
+        properties = resources[name]["Properties"]
+        assert properties["Environment"]["Variables"]["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"]
+        assert "SnapStart" not in properties and "AutoPublishAlias" not in properties
+    path = tmp_path / "sam.json"
+    path.write_text(json.dumps(template))
+    _lint(path)

@@ -95,7 +95,9 @@ def test_refused_credentials_force_at_most_one_read_per_ten_seconds(
     rotate(in_ssm=False)  # rotated in Twilio, not (yet) in SSM: every send is refused
     for second in range(25):
         now[0] = float(second)
-        assert caller.api("/messages", {"to": TO, "body": "x"})["statusCode"] == 502
+        # A number each: refused sends count against the per-destination velocity limit too.
+        to = f"+1510555{1300 + second}"
+        assert caller.api("/messages", {"to": to, "body": "x"})["statusCode"] == 502
     assert len(reads) == 3  # at 0, 10 and 20 s
     rotate()  # now in SSM too; within ten seconds of the last read the cache still rules
     now[0] = 29.0

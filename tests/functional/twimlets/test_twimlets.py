@@ -82,8 +82,14 @@ SAMPLES = {
 }
 
 
+@pytest.fixture
+def echo_on(ssm: Any) -> None:
+    """The echo twimlet is off unless its owner turns it on (guards.callers)."""
+    demo.put_parameters(ssm, demo.SSM_PATH, {"twimlets/echo_enabled": ("true", "String")})
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_every_twimlet_answers_signed_get_and_post(caller, method):
+def test_every_twimlet_answers_signed_get_and_post(caller, echo_on, method):
     assert sorted(SAMPLES) == sorted(TWIMLETS)
     for name, query in SAMPLES.items():
         path = f"/twimlets/{name}?{query}"
@@ -108,7 +114,7 @@ def test_unknown_twimlet_is_404_after_the_signature_check(caller):
 # The reference's examples, through the app, on the custom domain they assume.
 
 
-def test_examples_from_the_reference(caller):
+def test_examples_from_the_reference(caller, echo_on):
     message = caller.webhook(
         "/twimlets/message?Message%5B0%5D=https%3A%2F%2Fcdn.example.net%2Fclosed.wav"
         "&Message%5B1%5D=Our%20office%20reopens%20at%209.",
@@ -222,7 +228,7 @@ def test_configuration_is_read_from_the_query_only(caller):
     response = caller.webhook("/twimlets/message", {**CALL, "Message": "from the body"})
     assert response["body"].endswith("<Response />")
     body_markers = {**CALL, "Dial": "true", "DialCallStatus": "busy", "FailUrl": "https://x.org"}
-    forward = twiml(caller.webhook("/twimlets/forward?PhoneNumber=%2B1", body_markers))
+    forward = twiml(caller.webhook("/twimlets/forward?PhoneNumber=%2B12065550142", body_markers))
     assert forward.find("Dial") is not None
 
 
@@ -429,7 +435,7 @@ def _as_gateway_signs(path: str) -> str:
 
 
 @pytest.mark.parametrize("query", BAD_QUERIES, ids=range(len(BAD_QUERIES)))
-def test_bad_input_never_breaks(caller, query):
+def test_bad_input_never_breaks(caller, echo_on, query):
     params = {**CALL, "Digits": "1<&>", "From": "+1\x07<555>"}
     for name in TWIMLETS:
         path = f"/twimlets/{name}?{query}"
@@ -468,6 +474,10 @@ def music(ssm: Any) -> Any:
     s3.create_bucket(Bucket=PRIVATE)
     for key in ("hold 1.mp3", "hold-2.ul", "cover.jpg"):
         s3.put_object(Bucket=PRIVATE, Key=key, Body=b"private " + key.encode())
+    # Allowed, so that what is tested is the listing, not the allow-list (see test_guards.py).
+    allowed = f"twilio {PRIVATE} com.twilio.music.empty com.twilio.music.missing"
+    allowed += " no-such-private-bucket"
+    demo.put_parameters(ssm, demo.SSM_PATH, {"twimlets/holdmusic_buckets": (allowed, "String")})
     return s3
 
 
@@ -556,6 +566,8 @@ def test_holdmusic_gives_up_quickly_when_s3_hangs(caller, music, monkeypatch, ha
 # Notifications: queued by the webhook, sent by the queue worker.
 
 SENDER = "voicemail@example.com"
+# The sender's own domain is allowed by default; these tests also e-mail example.org.
+RECIPIENTS = {"twimlets/voicemail_recipients": ("@example.com, @example.org", "String")}
 
 
 @pytest.fixture
@@ -563,6 +575,7 @@ def ses(ssm: Any) -> Any:
     client = boto3.client("ses")
     client.verify_email_identity(EmailAddress=SENDER)
     demo.put_parameters(ssm, demo.SSM_PATH, {"voicemail/from_email": (SENDER, "String")})
+    demo.put_parameters(ssm, demo.SSM_PATH, RECIPIENTS)
     return client
 
 
@@ -652,6 +665,7 @@ def test_failed_transcription_emails_the_link_only(app, ses, jobs, moto_url):
 
 def test_a_failed_email_is_logged_and_retried_not_dropped(app, ssm, jobs, moto_url, log_lines):
     demo.put_parameters(ssm, demo.SSM_PATH, {"voicemail/from_email": (SENDER, "String")})
+    demo.put_parameters(ssm, demo.SSM_PATH, RECIPIENTS)
     url = f"{EXECUTE_API}/twimlets/voicemail?Email=ops%40example.org&Transcribe=false"
     call = phone(app).call(url)
     assert call.verbs()[-2:] == [("Say", "Thanks. Good bye."), ("Hangup", "")]  # unaffected
@@ -718,7 +732,9 @@ def test_a_replayed_conference_join_texts_the_moderators_once(app, jobs, twilio)
     assert len(twilio.messages) == 2
 
 
-def test_conference_sms_alerts_go_out_through_the_rest_api(app, jobs, twilio):
+def test_conference_sms_alerts_go_out_through_the_rest_api(app, ssm, jobs, twilio):
+    # +44 is outside the default destination policy (see tests/functional/guards).
+    demo.put_parameters(ssm, demo.SSM_PATH, {"outbound/allowed_prefixes": ("+1,+44", "String")})
     url = (
         f"{EXECUTE_API}/twimlets/conference?Moderators%5B%5D=212-555-0147"
         "&Moderators%5B%5D=%2B44%207700%20900123&EnableSmsNotifications=1&Name=standup"

@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from chalicelib.guards.destinations import Policy
 from chalicelib.twimlets import conference
 from chalicelib.twimlets.common import Job
 
@@ -52,10 +53,14 @@ def test_no_parameters():
     assert jobs == []
 
 
+# Deliberate departure: the prompt calls back a URL that counts the prompts (the original's
+# bare Gather and Redirect prompted for ever).
 PROMPT = (
-    '<Response><Gather numDigits="{n}"><Say>Please enter your conference pass code</Say>'
-    "</Gather><Redirect/></Response>"
+    '<Response><Gather action="{url}" numDigits="{n}"><Say>Please enter your conference pass '
+    "code</Say></Gather><Redirect>{url}</Redirect></Response>"
 )
+SELF = "https://voice.example.com/twimlets/conference"
+GOODBYE = "<Response><Say>Sorry, that pass code is not correct. Good bye.</Say><Hangup/></Response>"
 
 
 @pytest.mark.parametrize(
@@ -74,10 +79,52 @@ def test_pass_code(password, digits, prompted, num_digits):
     form = {"Digits": digits} if digits is not None else {}
     twiml, jobs = run(f"Password={password}&Moderators[]=2125550147", form)
     if prompted:
-        assert_twiml(twiml, PROMPT.format(n=num_digits))
+        url = f"{SELF}?Password={password}&amp;Moderators%5B%5D=2125550147&amp;PassCodeAttempts=1"
+        assert_twiml(twiml, PROMPT.format(n=num_digits, url=url))
     else:
         assert "<Conference" in twiml
     assert jobs == []
+
+
+def test_the_prompt_calls_back_with_the_conference_parameters_only():
+    # On a GET, Twilio's fields are in the query: they do not ride along into the next URL.
+    query = (
+        "Name=r&Moderators[0]=2125550147&Digits=9&CallSid=CA1&From=%2B13105550110"
+        "&PassCodeAttempts=1&Password=1234&Message=Hi&Music=rock&EnableSmsNotifications=1&x=y"
+    )
+    twiml, _ = run(query)
+    url = (
+        f"{SELF}?Name=r&amp;Moderators%5B0%5D=2125550147&amp;Password=1234&amp;Message=Hi"
+        "&amp;Music=rock&amp;EnableSmsNotifications=1&amp;PassCodeAttempts=2"
+    )
+    assert_twiml(twiml, PROMPT.format(n=4, url=url))
+
+
+@pytest.mark.parametrize(
+    ("attempts", "digits", "expected"),
+    [
+        ("1", "9999", "prompt 2"),
+        ("2", "", "prompt 3"),  # silence counts
+        ("3", "9999", "goodbye"),
+        ("3", "", "goodbye"),
+        ("3", "1234", "room"),  # the last try may still be right
+        ("99999", "9999", "goodbye"),
+        ("abc", "9999", "prompt 1"),  # not ours: read as none
+        ("-5", "9999", "prompt 1"),
+    ],
+)
+def test_pass_code_attempts_then_a_polite_hang_up(attempts, digits, expected, caplog):
+    query = f"Name=r&PassCodeAttempts={attempts}&Password=1234"
+    twiml, _ = run(query, {"Digits": digits, "From": "+13105550110"})
+    if expected == "goodbye":
+        assert_twiml(twiml, GOODBYE)
+        (line,) = [r for r in caplog.records if "wrong pass code" in r.getMessage()]
+        assert line.caller == "+*******0110"
+    elif expected == "room":
+        assert "<Conference>r</Conference>" in twiml
+    else:
+        url = f"{SELF}?Name=r&amp;Password=1234&amp;PassCodeAttempts={expected[-1]}"
+        assert_twiml(twiml, PROMPT.format(n=4, url=url))
 
 
 @pytest.mark.parametrize(
@@ -89,8 +136,14 @@ def test_pass_code(password, digits, prompted, num_digits):
         # The called number counts too (conference was not changed).
         ("Moderators[]=2125550147", {"From": "+13105550110", "To": "+12125550147"}, "true"),
         ("Moderators[]=2125550147", {"From": "+13105550110", "To": "+15005550006"}, "false"),
-        # Loose compare, as the original: leading zeros do not matter.
-        ("Moderators[]=0447700900123", {"From": "+447700900123", "To": "1"}, "true"),
+        # Deliberate departures from the original's loose digit compare: E.164, exactly.
+        ("Moderators[]=0447700900123", {"From": "+447700900123", "To": "1"}, "false"),
+        ("Moderators[]=%2B44%207700%20900123", {"From": "+447700900123"}, "true"),
+        ("Moderators[]=%2B51%2005551212", {"From": "+15105551212"}, "false"),
+        ("Moderators[]=510-555-1212", {"From": "+5105551212"}, "false"),
+        # A blank entry is nobody: an anonymous caller is no moderator.
+        ("Moderators[]=", {"From": "anonymous", "Caller": "anonymous"}, "false"),
+        ("Moderators[]=&Moderators[]=abc", {"From": ""}, "false"),
         # A scalar is not an array: moderation is off entirely.
         ("Moderators=2125550147", {"From": "+12125550147"}, None),
     ],
@@ -108,7 +161,11 @@ def test_sms_alerts_only_for_non_moderators_with_notifications_on():
     query = "Moderators[]=2125550147&Moderators[]=%2B447700900123&Moderators[]=555-0100"
     caller = {"CallSid": CALL_SID, "From": "+13105550110", "Caller": "+13105550110"}
     _, jobs = run(query + "&EnableSmsNotifications=true", caller)
-    # The 7-digit moderator has no E.164 form and gets no SMS.
+    # The 7-digit moderator has no E.164 form and gets no SMS; +44 is outside the default
+    # destination policy, and gets one when the policy allows it.
+    assert [job.payload["to"] for job in jobs] == ["+12125550147"]
+    wider = Policy(("+1", "+44"), ())
+    _, jobs = conference.conference(request(query + "&EnableSmsNotifications=true", caller), wider)
     assert [job.payload["to"] for job in jobs] == ["+12125550147", "+447700900123"]
     assert run(query + "&EnableSmsNotifications=0", caller)[1] == []
     assert run(query, caller)[1] == []
@@ -177,16 +234,14 @@ def test_music(music, wait_url):
         )
 
 
-@pytest.mark.parametrize(
-    ("digits", "number"),
-    [
-        ("2125550147", "+12125550147"),
-        ("447700900123", "+447700900123"),
-        ("5550100", None),
-        ("07700900123", None),
-        ("", None),
-        ("1" * 16, None),
-    ],
-)
-def test_e164(digits, number):
-    assert conference.e164(digits) == number
+def test_moderators_and_their_alerts_are_capped():
+    listed = "&".join(f"Moderators[]=%2B1212555{n:04d}" for n in range(15))
+    caller = {"CallSid": CALL_SID, "From": "+13105550110", "Caller": "+13105550110"}
+    twiml, jobs = run(listed + "&EnableSmsNotifications=1&Name=r", caller)
+    assert [job.payload["to"] for job in jobs] == [f"+1212555{n:04d}" for n in range(10)]
+    assert 'startConferenceOnEnter="false"' in twiml
+    # The eleventh is no moderator.
+    eleventh = run(listed + "&Name=r", {"From": "+12125550010"})[0]
+    assert 'startConferenceOnEnter="false"' in eleventh
+    tenth = run(listed + "&Name=r", {"From": "+12125550009"})[0]
+    assert 'startConferenceOnEnter="true"' in tenth

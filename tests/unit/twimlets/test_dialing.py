@@ -40,14 +40,14 @@ def test_forward_defaults_caller_id_and_falsy_fail_url():
         "+12065550142</Dial></Response>",
     )
     assert_twiml(
-        dialing.forward(request("CallerId=%2B15005550006")),
+        dialing.forward(request("CallerId=%2B15005550006&PhoneNumber=2065550142")),
         f'<Response><Dial action="{SELF}/forward?Dial=true" timeout="20" '
-        'callerId="+15005550006"/></Response>',
+        'callerId="+15005550006">+12065550142</Dial></Response>',
     )
 
 
 def test_forward_builds_urls_under_any_base():
-    twiml = dialing.forward(request("PhoneNumber=1", base=EXECUTE_API))
+    twiml = dialing.forward(request("PhoneNumber=%2B12065550142", base=EXECUTE_API))
     assert f'action="{EXECUTE_API}/twimlets/forward?Dial=true"' in twiml
 
 
@@ -76,14 +76,16 @@ def test_forward_returning_without_fail_url_hangs_up():
 
 
 def test_forward_with_dial_but_no_status_is_stage_one():
-    twiml = dialing.forward(request("Dial=&PhoneNumber=%2B1", {"DialCallStatus": ""}))
+    twiml = dialing.forward(request("Dial=&PhoneNumber=%2B12065550142", {"DialCallStatus": ""}))
     assert "<Dial " in twiml
 
 
 def test_forward_markers_come_from_the_query_only():
     # A body cannot turn a first request into a return from Dial, nor choose the FailUrl.
     twiml = dialing.forward(
-        request("PhoneNumber=%2B1", {"Dial": "true", "DialCallStatus": "busy", "FailUrl": "x"})
+        request(
+            "PhoneNumber=%2B12065550142", {"Dial": "true", "DialCallStatus": "busy", "FailUrl": "x"}
+        )
     )
     assert "<Dial " in twiml
 
@@ -116,10 +118,18 @@ ALLOW = "PhoneNumber=%2B12065550142&AllowedCallers%5B%5D=206-555-0199"
         # Non-NANP numbers compare digit for digit.
         ("AllowedCallers[]=%2B44%207700%20900123", {"From": "+447700900123"}, True),
         ("AllowedCallers[]=%2B44%207700%20900123", {"From": "+4407700900123"}, False),
+        # Deliberate departures from the original's digit compare: both sides as E.164, exactly.
+        ("AllowedCallers[]=%2B51%2005551212", {"From": "+15105551212"}, False),
+        ("AllowedCallers[]=510-555-1212", {"From": "+5105551212"}, False),
+        ("AllowedCallers[]=0447700900123", {"From": "+447700900123"}, False),  # no country code
+        ("AllowedCallers[]=447700900123", {"From": "+447700900123"}, False),
+        ("AllowedCallers[]=+447700900123", {"From": "+447700900123"}, True),  # raw "+": a space
+        ("AllowedCallers[]=2125550147", {"From": "anonymous", "Caller": "anonymous"}, False),
+        ("AllowedCallers[]=2125550147", {"From": "+12125550147x"}, False),
     ],
 )
 def test_forward_allow_list(query, caller, allowed):
-    twiml = dialing.forward(request(query, caller))
+    twiml = dialing.forward(request(f"PhoneNumber=%2B12065550142&{query}", caller))
     if allowed:
         assert "<Dial " in twiml
     else:
@@ -145,9 +155,9 @@ def test_callme_example():
 
 def test_callme_keeps_a_set_but_empty_fail_url():
     assert_twiml(
-        dialing.callme(request("PhoneNumber=%2B1&FailUrl=&Timeout=9")),
+        dialing.callme(request("PhoneNumber=%2B13125550123&FailUrl=&Timeout=9")),
         f'<Response><Dial action="{SELF}/callme?Dial=true&amp;FailUrl=" timeout="9">'
-        f'<Number url="{SELF}/whisper?Message=">+1</Number></Dial></Response>',
+        f'<Number url="{SELF}/whisper?Message=">+13125550123</Number></Dial></Response>',
     )
 
 
@@ -259,13 +269,14 @@ def test_findme_defaults_and_empty_markers():
 
 
 def test_findme_keeps_the_first_ten_numbers():
-    numbers = "&".join(f"PhoneNumbers[]={n}" for n in range(101, 113))
+    # Written as 10-digit NANP numbers: dialled, and carried onwards, as E.164.
+    numbers = "&".join(f"PhoneNumbers[]=617555{n:04d}" for n in range(101, 113))
     twiml = dialing.findme(request(numbers))
-    assert ">101</Number>" in twiml
-    carried = [f"PhoneNumbers%5B%5D={n}" for n in range(102, 111)]
+    assert ">+16175550101</Number>" in twiml
+    carried = [f"PhoneNumbers%5B%5D=%2B16175550{n}" for n in range(102, 111)]
     assert all(number in twiml for number in carried)
-    assert "PhoneNumbers%5B%5D=111" not in twiml
-    assert "112" not in twiml
+    assert "0111" not in twiml
+    assert "0112" not in twiml
 
 
 # whisper

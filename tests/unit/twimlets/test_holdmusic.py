@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 from botocore.stub import Stubber
 
+from chalicelib.guards import callers
 from chalicelib.twimlets import holdmusic
 
 from .support import assert_twiml, request, tree
@@ -112,14 +113,41 @@ def test_public_buckets_are_listed_unsigned_and_private_ones_signed():
     assert not holdmusic.is_public("my-company-hold-music")
 
 
-def _listing(client, bucket, keys):
+def _listing(client, bucket, keys, owner=None):
     stub = Stubber(client)
     stub.add_response(
         "list_objects_v2",
         {"Contents": [{"Key": key} for key in keys], "IsTruncated": False},
-        {"Bucket": bucket},
+        {"Bucket": bucket, **({"ExpectedBucketOwner": owner} if owner else {})},
     )
     return stub
+
+
+def test_the_expected_owner_is_sent_with_the_listing():
+    allowed = callers.allowed_buckets("my-music:123456789012")
+    with _listing(holdmusic.get_s3_client(signed=True), "my-music", ["a.mp3"], "123456789012"):
+        document = holdmusic.holdmusic(request("Bucket=my-music"), allowed)
+    assert "<Play>" in document
+
+
+@pytest.mark.parametrize(
+    ("bucket", "setting"),
+    [
+        ("my-music", None),  # by default only Twilio's six
+        ("com.twilio.music.jazz", None),  # not one of them, though under Twilio's prefix
+        ("com.twilio.music.rock", "my-music"),  # the setting replaces the default
+        ("other-music", "my-music"),
+    ],
+)
+def test_buckets_not_allowed_are_not_listed(bucket, setting, caplog):
+    # Deliberate departure: the original listed (and here would presign) any bucket named.
+    client = holdmusic.get_s3_client(signed=not holdmusic.is_public(bucket))
+    with Stubber(client):  # any call to S3 would fail: none is made
+        document = holdmusic.holdmusic(
+            request(f"Bucket={bucket}"), callers.allowed_buckets(setting)
+        )
+    assert_twiml(document, "<Response><Say>Failed to fetch the hold music.</Say></Response>")
+    assert [r.getMessage() for r in caplog.records] == ["holdmusic refused: bucket not allowed"]
 
 
 def test_public_listing_plays_public_urls():
@@ -131,9 +159,12 @@ def test_public_listing_plays_public_urls():
     )
 
 
+OWN = callers.allowed_buckets("twilio my-music")
+
+
 def test_private_listing_plays_presigned_urls():
     with _listing(holdmusic.get_s3_client(signed=True), "my-music", ["hold.mp3"]):
-        document = holdmusic.holdmusic(request("Bucket=my-music"))
+        document = holdmusic.holdmusic(request("Bucket=my-music"), OWN)
     (url,) = [child[2] for child in tree(document)[3] if child[0] == "Play"]
     assert url.startswith("https://my-music.s3.amazonaws.com/hold.mp3?")
     assert "X-Amz-Signature=" in url
@@ -145,7 +176,7 @@ def test_listing_errors_are_the_failure_text(error):
     client = holdmusic.get_s3_client(signed=True)
     with Stubber(client) as stub:
         stub.add_client_error("list_objects_v2", service_error_code=error, http_status_code=403)
-        document = holdmusic.holdmusic(request("Bucket=my-music"))
+        document = holdmusic.holdmusic(request("Bucket=my-music"), OWN)
     assert_twiml(document, "<Response><Say>Failed to fetch the hold music.</Say></Response>")
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.aws import parameters
 from chalicelib.core import settings
+from chalicelib.guards import callers
 from chalicelib.twimlets import voicemail
 from chalicelib.twimlets.common import Job
 
@@ -19,8 +20,12 @@ RECORDING = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE5f0c"
 RECORDING_SID = "RE" + "5f0c" * 8
 
 
-def run(query, form=None):
-    return voicemail.voicemail(request(query, form))
+# The addresses these tests e-mail; the recipient rule itself is tested below and in guards.
+ALLOWED = callers.allowed_recipients("@example.org @b.c", None)
+
+
+def run(query, form=None, recipients=ALLOWED):
+    return voicemail.voicemail(request(query, form), recipients=recipients)
 
 
 def test_example_encodes_the_email_in_the_callback():
@@ -150,6 +155,30 @@ def test_who_is_notified(query, kinds):
 
 
 @pytest.mark.parametrize(
+    ("email", "recipients", "sent"),
+    [
+        ("ops@example.org", "ops@example.org", True),
+        ("OPS@Example.org", "ops@example.org", True),
+        ("ops@example.org", "@example.org", True),
+        ("anyone@example.org", "example.org", True),
+        ("ops@example.org", "other@example.org", False),
+        ("ops@mail.example.org", "@example.org", False),  # not subdomains
+        ("ops@example.org.evil.test", "@example.org", False),
+        ("victim@elsewhere.test", "@example.org", False),
+    ],
+)
+def test_email_only_to_allowed_recipients(email, recipients, sent, caplog):
+    # Deliberate departure: the original e-mailed any address its URL held.
+    form = {"RecordingUrl": RECORDING, "RecordingSid": RECORDING_SID}
+    allowed = callers.allowed_recipients(recipients, "voicemail@example.com")
+    _, jobs = run(f"Email={email}&Transcribe=false", form, allowed)
+    assert [job.kind for job in jobs] == (["voicemail_notification"] if sent else [])
+    refused = [r for r in caplog.records if r.getMessage().startswith("voicemail e-mail refused")]
+    assert len(refused) == (0 if sent else 1)
+    assert all(email.split("@")[0] not in str(vars(r)) for r in refused)
+
+
+@pytest.mark.parametrize(
     ("number", "formatted"),
     [
         ("+16175550134", "(617) 555-0134"),
@@ -210,7 +239,9 @@ def ses(monkeypatch):
     fake = FakeSes()
     monkeypatch.setattr(voicemail, "get_ses_client", lambda: fake)
     monkeypatch.setattr(settings, "load", lambda: None)
-    values = parameters.Parameters({"voicemail/from_email": "voicemail@example.com"})
+    values = parameters.Parameters(
+        {"voicemail/from_email": "voicemail@example.com", "twimlets/voicemail_recipients": "b.c"}
+    )
     monkeypatch.setattr(parameters, "load", lambda config: values)
     return fake
 
@@ -218,7 +249,7 @@ def ses(monkeypatch):
 def test_deliver_sends_the_email_through_ses(ses):
     voicemail.deliver_voicemail_notification(
         {
-            "email": "ops@example.org",
+            "email": "ops@b.c",
             "caller": "+16175550134",
             "recording_url": RECORDING,
             "transcription": "Call me back",
@@ -227,7 +258,7 @@ def test_deliver_sends_the_email_through_ses(ses):
     assert ses.sent == [
         {
             "Source": "voicemail@example.com",
-            "Destination": {"ToAddresses": ["ops@example.org"]},
+            "Destination": {"ToAddresses": ["ops@b.c"]},
             "Message": {
                 "Subject": {
                     "Data": "New Voicemail Message from (617) 555-0134",
@@ -244,6 +275,12 @@ def test_deliver_sends_the_email_through_ses(ses):
             },
         }
     ]
+
+
+def test_deliver_drops_an_email_to_a_recipient_no_longer_allowed(ses):
+    # Queued while allowed, the parameter changed since: not sent, and not retried.
+    voicemail.deliver_voicemail_notification({"email": "ops@example.org"})
+    assert ses.sent == []
 
 
 def test_deliver_raises_so_the_queue_retries(ses, monkeypatch):
