@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from bench import cold, memory, model, paced, package, report, scenarios, warm
 from bench.model import _seconds as seconds
 from bench.proc import ROOT
-from bench.report import TIMES, mib, ms, table
+from bench.report import TIMES, mib, ms, table, verdict
 from bench.stack import Stack
 
 
@@ -86,6 +86,81 @@ def measure(sizes: Sizes) -> dict[str, Any]:
             ),
         )
     return results
+
+
+def goals(results: dict[str, Any]) -> str:
+    """Issue 16's goals, each checked against this run's figures, in one table."""
+    rows: list[list[str]] = []
+    cold_data = results.get("cold")
+    if cold_data:
+        figures, sizes = cold_data["figures"], model.defaults()
+        rows += model.goals(figures, sizes)
+        lowest = model.lowest_meeting(figures, sizes["worker"])
+        rows.append(
+            [
+                "the API handler's size: the lowest at which cold /sms and /voice meet the "
+                "goals above",
+                f"{lowest:,} MB in this run" if lowest else "none of the sizes modelled",
+                "**met**"
+                if lowest == sizes["api"]
+                else f"**missed**: the config sets {sizes['api']:,} MB",
+            ]
+        )
+        rows += model.price_rows(figures, sizes)
+    else:
+        rows.append(["cold starts (section 1)", "not measured", "**unknown**"])
+    warm_data = results.get("warm")
+    if warm_data:
+        cpu = warm_data["cpu_us"]
+        for label in ("switchboard /voice", "switchboard /twimlets/forward (stage 1)"):
+            rows.append(
+                [
+                    f"warm {label.removeprefix('switchboard ')} CPU ≤ {warm.TARGET_US:.0f} µs",
+                    f"{cpu[label]:.0f} µs",
+                    verdict(cpu[label], warm.TARGET_US, unit=" µs"),
+                ]
+            )
+        rows.append(
+            [
+                "warm /sms CPU (one PutItem; no target, beside the quickstart's)",
+                f"{cpu[warm.SMS_NEW]:.0f} µs against {cpu[warm.SMS_QUICKSTART]:.0f} µs",
+                "",
+            ]
+        )
+    memory_data = results.get("memory")
+    if memory_data:
+        peak = memory_data["peaks"][scenarios.SWITCHBOARD.name] / 1024
+        rows.append(
+            [
+                f"peak RSS, every route in one process, ≤ {memory.TARGET_MIB:.0f} MiB (fits "
+                "128 MB)",
+                f"{peak:.1f} MiB",
+                verdict(peak, memory.TARGET_MIB, unit=" MiB"),
+            ]
+        )
+    package_data = results.get("package")
+    if package_data:
+        zipped = package_data["sizes"]["zipped"] / 1e6
+        rows.append(
+            [
+                f"deployment zip ≤ {package.TARGET_MB:.0f} MB",
+                f"{zipped:.2f} MB",
+                verdict(zipped, package.TARGET_MB, unit=" MB"),
+            ]
+        )
+    return "\n".join(
+        [
+            "## Goals (issue 16), side by side in this run",
+            "",
+            "Cold figures are modelled latency (section 1: INIT at a full vCPU, the handler at "
+            "the memory size's share) of Switchboard as deployed, at the memory sizes "
+            "`.chalice/config.json` sets, against the quickstart-style app and the best lean "
+            "/sms measured in the same run; the cost of each size is in section 1's cost table.",
+            "",
+            table(["goal", "this run", "verdict"], rows),
+            "",
+        ]
+    )
 
 
 def bought(results: dict[str, Any]) -> str:
@@ -275,9 +350,10 @@ def deployment(results: dict[str, Any]) -> str:
         estimate = (
             " Section 1 models it: the handler's CPU is divided by the memory size's share, "
             "INIT's is not (a full vCPU at any size). This commit's defaults, from that table: "
-            f"the API handler at {sizes['api']:,} MB (the lowest size at which cold /voice and "
-            "/sms both meet their goals), the worker and the schedules at "
-            f"{sizes['worker']:,} MB (their SDKs load during INIT; nobody waits on them)."
+            f"the API handler at {sizes['api']:,} MB (the goals table at the top says whether "
+            "it is the lowest size at which cold /voice and /sms meet their goals), the worker "
+            f"and the schedules at {sizes['worker']:,} MB (their SDKs load during INIT at a full "
+            "vCPU; nobody waits on them)."
         )
     return f"""## What a deployment can do about it
 
@@ -290,14 +366,20 @@ def deployment(results: dict[str, Any]) -> str:
   `api_handler`).
 - **Provisioned concurrency** keeps initialised execution environments ready, so requests do
   not wait for a cold start while the configured number suffices; it is billed for every hour
-  it is configured, used or not, and is set on a published version or an alias.
-- **SnapStart is not usable with Chalice today.** For Python it resumes from a snapshot of an
-  initialised environment, but only for published function versions (and aliases pointing at
-  them), never for `$LATEST`. Chalice deploys `$LATEST` only: neither `chalice deploy` nor the
-  template `chalice package` writes publishes a version or an alias, and API Gateway's
-  integration calls the unqualified function ARN. Provisioned concurrency needs the same;
-  either would take rewriting the packaged template, so that a version and an alias are
-  published and API Gateway and the queue invoke the alias.
+  it is configured, used or not, and is set on a published version or an alias (the
+  `snapstart` option's `live` alias is one; the stock template has none). Its INIT keeps no
+  caller waiting, so `chalicelib/core/warmup.py` then loads every SDK at any size.
+- **SnapStart** (`"snapstart": true` in a stage, README "Deploy"; off by default) replaces
+  the API handler's INIT with the restore of a snapshot taken when the version is published.
+  This benchmark cannot measure a restore (it needs Lambda's own microVMs), so it cannot say
+  that SnapStart beats the modelled cold starts above; what it can say is what INIT then holds:
+  `chalicelib/core/warmup.py` imports the route modules, botocore and twilio.rest during a
+  SnapStart INIT (free at every restore) and builds no client, and the SnapStart function reads
+  its parameters with `GetParametersByPath` (no extension), so its first /voice after a restore
+  builds a botocore session and an SSM client at the handler's share of a vCPU. It is billed
+  (snapshot cache and restores) on top, so it stays off.
+- **arm64** (`"lambda_architecture": "arm64"`) costs 20 % less per GB-s; whether Graviton runs
+  this code as fast is not measured here (this machine is x86), so the cost table is x86's.
 """
 
 
@@ -330,7 +412,7 @@ METHOD = """## Method
 
 
 def write(results: dict[str, Any], output: Path, header: str) -> None:
-    parts = [header, ""]
+    parts = [header, "", goals(results)]
     for name, module in (
         ("cold", cold),
         ("warm", warm),
@@ -354,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--runs", type=int, help="runs per figure (default 7; tiny 1)")
     parser.add_argument("--paced-runs", type=int, help="runs per paced rate (default 3)")
+    parser.add_argument("--note", default="", help="a line for the header (what else ran)")
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else FULL
     if args.runs:
@@ -363,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     mode = "tiny (proves the benchmark runs; the figures mean nothing)" if args.tiny else "full"
     # Taken before measuring: the code measured is the code on disk when the run starts.
-    header = report.header(f"{mode}; {sizes.runs} run(s) per figure")
+    header = report.header(f"{mode}; {sizes.runs} run(s) per figure", args.note)
     results = measure(sizes)
+    header += f"\n- Load average when it ended: {report.load()}"
     write(results, args.output, header)
     print(f"bench: wrote {args.output} in {time.monotonic() - started:.0f} s", flush=True)
     for name, _ in results.get("errors", []):
