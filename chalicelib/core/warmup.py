@@ -14,9 +14,13 @@ for it, whichever route it serves. `make bench` models both halves (BENCHMARKS.m
   the first /sms slower than an app with everything at module scope, so the route modules,
   botocore's DynamoDB client and twilio.rest are loaded during INIT, and /voice pays for them.
 
-Outside Lambda (tests, `chalice local`, the local stack, packaging) nothing is preloaded:
-`_HANDLER` is Lambda's own variable. No credential, token or client of Twilio is made here (the
-token is read on first use): what INIT builds holds no secret.
+INIT that no request waits for changes the trade-off: under provisioned concurrency the API
+handler loads everything at any size; under SnapStart INIT runs once per published version and
+is restored from a snapshot, so it imports everything (free at every restore) but builds no
+client or session (the snapshot must hold nothing of one environment's; chalicelib/core/
+snapshot.py). Outside Lambda (tests, `chalice local`, the local stack, packaging) nothing is
+preloaded: `_HANDLER` is Lambda's own variable. No credential, token or client of Twilio is made
+here (the token is read on first use): what INIT builds holds no secret.
 """
 
 from __future__ import annotations
@@ -50,20 +54,26 @@ class Plan(NamedTuple):
     clients: tuple[str, ...] = ()
     patience: str = "webhook"
     twilio: bool = False
+    botocore: bool = False  # import botocore without building a session or a client
 
 
 def plan(environ: Mapping[str, str]) -> Plan:
-    """This function's INIT work, from Lambda's _HANDLER and AWS_LAMBDA_FUNCTION_MEMORY_SIZE."""
+    """This function's INIT work, from Lambda's _HANDLER, AWS_LAMBDA_FUNCTION_MEMORY_SIZE and
+    AWS_LAMBDA_INITIALIZATION_TYPE."""
     handler = environ.get("_HANDLER", "")
     if not handler.startswith("app."):
         return Plan()  # not running in Lambda
+    init_type = environ.get("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+    if init_type == "snap-start":  # restored, not run, at each cold start: no client inside
+        modules = ROUTE_MODULES if handler == API_HANDLER else WORKER_MODULES
+        return Plan(modules, twilio=True, botocore=True)
     if handler != API_HANDLER:  # the worker and the schedules: they always store
         return Plan(WORKER_MODULES, ("dynamodb", "sqs"), "worker", twilio=True)
     try:
         memory = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     except ValueError:
         memory = 128
-    if memory >= FULL_VCPU_MB:
+    if memory >= FULL_VCPU_MB and init_type != "provisioned-concurrency":
         return Plan()
     return Plan(ROUTE_MODULES, ("dynamodb",), "webhook", twilio=True)
 
@@ -85,6 +95,9 @@ def run(work: Plan) -> None:
                     logger.warning(
                         "could not build a client during INIT", extra={"service": service}
                     )
+    if work.botocore:
+        import botocore.config
+        import botocore.session  # noqa: F401  (botocore.client and what a client needs)
     if work.twilio:
         from chalicelib.telephony import twilio_rest
 

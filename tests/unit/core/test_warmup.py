@@ -32,6 +32,35 @@ ROOT = Path(__file__).resolve().parents[3]
             {"_HANDLER": "app.app", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "not a number"},
             warmup.Plan(warmup.ROUTE_MODULES, ("dynamodb",), "webhook", twilio=True),
         ),
+        # INIT no request waits for: provisioned concurrency loads everything at any size;
+        # SnapStart imports everything but builds no client (it would be in the snapshot).
+        (
+            {
+                "_HANDLER": "app.app",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "provisioned-concurrency",
+            },
+            warmup.Plan(warmup.ROUTE_MODULES, ("dynamodb",), "webhook", twilio=True),
+        ),
+        *[
+            (
+                {
+                    "_HANDLER": "app.app",
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory,
+                    "AWS_LAMBDA_INITIALIZATION_TYPE": "snap-start",
+                },
+                warmup.Plan(warmup.ROUTE_MODULES, twilio=True, botocore=True),
+            )
+            for memory in ("128", "1769")
+        ],
+        (
+            {
+                "_HANDLER": "app.app",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            },
+            warmup.Plan(),
+        ),
         # The worker and the schedules: always, whatever the size.
         *[
             (
