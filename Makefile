@@ -28,7 +28,7 @@ test: $(STAMP)
 
 # The benchmark: minutes, not seconds; writes BENCHMARKS.md.
 bench: $(STAMP)
-	$(PY) -m bench.run --output BENCHMARKS.md
+	$(PY) -m bench.run --output BENCHMARKS.md $(if $(BENCH_NOTE),--note "$(BENCH_NOTE)")
 
 # The deployment package (chalice package + bytecode): out/sam.json and out/deployment.zip.
 STAGE ?= dev

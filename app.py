@@ -4,11 +4,11 @@ import os
 
 from chalice import Chalice, IAMAuthorizer, Rate
 
-from chalicelib.core import logs, snapshot
+from chalicelib.core import logs, snapshot, warmup
 from chalicelib.webhooks import gate as webhook
 
-# Route modules are imported inside their handlers: a cold start pays only for the route it
-# serves, so a /voice webhook loads neither storage, the queue nor the REST client.
+# Route modules are imported inside their handlers; which of them, and which SDK clients, are
+# loaded during INIT instead is decided per function and memory size at the end of this file.
 
 # Chalice's own log handler stays off: chalicelib.core.logs prints one JSON line per record.
 app = Chalice(app_name="switchboard", configure_logs=False)
@@ -212,3 +212,8 @@ def send_worker(event):
     from chalicelib.aws import jobs
 
     return jobs.handle_batch(event)
+
+
+# INIT runs at a full vCPU, the handler at the memory size's share: the worker and the schedules
+# load their SDKs here, the API handler only below 1,769 MB (chalicelib/core/warmup.py).
+warmup.run(warmup.plan(os.environ))

@@ -68,8 +68,16 @@ def _commit() -> str:
     return head + (" (app.py/chalicelib with uncommitted changes)" if dirty else "")
 
 
-def header(mode: str) -> str:
-    """Date, machine, versions and the commit measured."""
+def load() -> str:
+    """The 1-, 5- and 15-minute load averages (other work on the machine shows here)."""
+    try:
+        return ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def header(mode: str, note: str = "") -> str:
+    """Date, machine, versions, the commit measured, and what the run shared the machine with."""
     versions = []
     for name in ("chalice", "twilio", "boto3", "botocore", "moto"):
         try:
@@ -90,6 +98,8 @@ def header(mode: str) -> str:
             f"{platform.system()} {platform.release()}",
             f"- Python {platform.python_version()}; " + ", ".join(versions),
             f"- Commit measured: {_commit()}",
+            f"- Load average (1, 5, 15 min) when the run started: {load()}"
+            + (f"; {note}" if note else ""),
         ]
     )
 

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench import cold, memory, paced, package, report, scenarios, warm
+from bench import cold, memory, model, paced, package, report, scenarios, warm
+from bench.model import _seconds as seconds
 from bench.proc import ROOT
-from bench.report import TIMES, mib, ms, table
+from bench.report import TIMES, mib, ms, table, verdict
 from bench.stack import Stack
 
 
@@ -27,11 +28,12 @@ class Sizes(NamedTuple):
     paced_rates: list[float]
     paced_runs: int
     op_calls: int
+    cold_warm: int  # warm events after each cold one (the cost table's warm figures)
 
 
-FULL = Sizes(7, 1, 5000, 2000, 2000, [10.0, 100.0], 3, 50)
+FULL = Sizes(7, 1, 5000, 2000, 2000, [10.0, 100.0], 3, 50, 3)
 # Enough to run every code path once, not to measure anything.
-TINY = Sizes(1, 0, 200, 100, 50, [500.0], 1, 5)
+TINY = Sizes(1, 0, 200, 100, 50, [500.0], 1, 5, 1)
 
 
 def _section(name: str, results: dict[str, Any], work: Callable[[], Any]) -> None:
@@ -50,7 +52,11 @@ def measure(sizes: Sizes) -> dict[str, Any]:
     """Every section against one set of emulators; a failed section is recorded, not fatal."""
     results: dict[str, Any] = {}
     with Stack() as stack, tempfile.TemporaryDirectory(prefix="bench-package-") as tmp:
-        _section("cold", results, lambda: cold.measure(stack, runs=sizes.runs, warmup=sizes.warmup))
+        _section(
+            "cold",
+            results,
+            lambda: cold.measure(stack, runs=sizes.runs, warmup=sizes.warmup, warm=sizes.cold_warm),
+        )
         _section(
             "warm",
             results,
@@ -82,39 +88,118 @@ def measure(sizes: Sizes) -> dict[str, Any]:
     return results
 
 
+def goals(results: dict[str, Any]) -> str:
+    """Issue 16's goals, each checked against this run's figures, in one table."""
+    rows: list[list[str]] = []
+    cold_data = results.get("cold")
+    if cold_data:
+        figures, sizes = cold_data["figures"], model.defaults()
+        rows += model.goals(figures, sizes)
+        lowest = model.lowest_meeting(figures, sizes["worker"])
+        rows.append(
+            [
+                "the API handler's size: the lowest at which cold /sms and /voice meet the "
+                "goals above",
+                f"{lowest:,} MB in this run" if lowest else "none of the sizes modelled",
+                "**met**"
+                if lowest == sizes["api"]
+                else f"**missed**: the config sets {sizes['api']:,} MB",
+            ]
+        )
+        rows += model.price_rows(figures, sizes)
+    else:
+        rows.append(["cold starts (section 1)", "not measured", "**unknown**"])
+    warm_data = results.get("warm")
+    if warm_data:
+        cpu = warm_data["cpu_us"]
+        for label in ("switchboard /voice", "switchboard /twimlets/forward (stage 1)"):
+            rows.append(
+                [
+                    f"warm {label.removeprefix('switchboard ')} CPU ≤ {warm.TARGET_US:.0f} µs",
+                    f"{cpu[label]:.0f} µs",
+                    verdict(cpu[label], warm.TARGET_US, unit=" µs"),
+                ]
+            )
+        rows.append(
+            [
+                "warm /sms CPU (one PutItem; no target, beside the quickstart's)",
+                f"{cpu[warm.SMS_NEW]:.0f} µs against {cpu[warm.SMS_QUICKSTART]:.0f} µs",
+                "",
+            ]
+        )
+    memory_data = results.get("memory")
+    if memory_data:
+        peak = memory_data["peaks"][scenarios.SWITCHBOARD.name] / 1024
+        rows.append(
+            [
+                f"peak RSS, every route in one process, ≤ {memory.TARGET_MIB:.0f} MiB (fits "
+                "128 MB)",
+                f"{peak:.1f} MiB",
+                verdict(peak, memory.TARGET_MIB, unit=" MiB"),
+            ]
+        )
+    package_data = results.get("package")
+    if package_data:
+        zipped = package_data["sizes"]["zipped"] / 1e6
+        rows.append(
+            [
+                f"deployment zip ≤ {package.TARGET_MB:.0f} MB",
+                f"{zipped:.2f} MB",
+                verdict(zipped, package.TARGET_MB, unit=" MB"),
+            ]
+        )
+    return "\n".join(
+        [
+            "## Goals, side by side in this run",
+            "",
+            "Cold figures are modelled latency (section 1: INIT at a full vCPU, the handler at "
+            "the memory size's share) of Switchboard as deployed, at the memory sizes "
+            "`.chalice/config.json` sets, against the quickstart-style app and the best lean "
+            "/sms measured in the same run; the cost of each size is in section 1's cost table.",
+            "",
+            table(["goal", "this run", "verdict"], rows),
+            "",
+        ]
+    )
+
+
 def bought(results: dict[str, Any]) -> str:
-    """What each cold-start technique bought, from the figures measured above."""
+    """What each cold-start technique bought, from the figures measured above, modelled."""
     out = ["## What the cold-start work bought", ""]
     rows = []
     cold_data = results.get("cold")
     if cold_data:
         f = cold_data["figures"]
-        ext, by_path = f[("voice", cold.EXT)], f[("voice", cold.BY_PATH)]
-        eager = f[("voice", cold.COUNTERFACTUALS[0][0])]
-        clients = f[("voice", cold.COUNTERFACTUALS[1][0])]
-        floor = f[("voice", "floor")]
 
-        def saved(more: Any, less: Any) -> str:
-            return (
-                f"{ms(more.cpu - less.cpu)} CPU ({more.cpu / floor.cpu:.2f}{TIMES} → "
-                f"{less.cpu / floor.cpu:.2f}{TIMES} floor)"
+        def at(scenario: str, label: str, memory: int) -> str:
+            return seconds(model.modelled(f, scenario, label, memory))
+
+        def pair(scenario: str, more: str, less: str) -> str:
+            return ", ".join(
+                f"{at(scenario, more, m)} → {at(scenario, less, m)} at {m:,} MB"
+                for m in (128, 1769)
             )
 
         rows += [
             [
-                "Lazy imports per route: a route imports what it uses when it runs "
-                "(twimlets, API, storage, twilio.rest, botocore)",
-                f"{saved(eager, ext)}: Switchboard with every lazy import made eager vs as is",
+                "INIT work by function and size (`chalicelib/core/warmup.py`): the worker and "
+                "the schedules load botocore's clients and twilio.rest during INIT; the API "
+                "handler does below 1,769 MB, with its route modules",
+                f"cold /sms {pair('sms', cold.LAZY, cold.EAGER)}; cold /voice pays "
+                f"{pair('voice', cold.LAZY, cold.EAGER)}; cold worker "
+                f"{pair('worker', cold.WORKER_LAZY, cold.WORKER_INIT)} (SDKs on first use → "
+                "during INIT)",
             ],
             [
                 "Parameters through the Lambda extension (raw HTTP/1.0 over a socket, by name, "
                 "on demand) instead of one GetParametersByPath walk",
-                f"{saved(by_path, ext)}: without the extension vs with it",
+                f"cold /voice {pair('voice', cold.BY_PATH, cold.LAZY)} (without → with it)",
             ],
             [
-                "No clients at module scope (botocore and Twilio clients built on first use)",
-                f"{saved(clients, eager)}: the eager variant with SSM, DynamoDB, SQS and Twilio "
-                "clients at import vs without",
+                "Lazy imports per route where INIT work would not pay: at 1,769 MB and above "
+                "the handler runs at a full vCPU, so /voice loads no SDK",
+                f"cold /voice {pair('voice', cold.EAGER, cold.LAZY)} (SDKs during INIT → "
+                "on first use)",
             ],
         ]
         logs_us = cold_data["importtime"]["cumulative"].get("chalicelib.core.logs")
@@ -145,16 +230,16 @@ def bought(results: dict[str, Any]) -> str:
                 "Byte-compiled modules in the zip (`devkit.package`: unchecked-hash .pyc for "
                 "everything a route can import)",
                 f"{ms(plain[0] - compiled[0])} CPU per cold /voice run from the unzipped package "
-                "(section 4): without them Lambda compiles every module it imports at each cold "
-                "start, and keeps nothing (/var/task is read-only)",
+                "(section 4), all of it INIT (a full vCPU): without them Lambda compiles "
+                "every module it imports at each cold start, and keeps nothing (/var/task is "
+                "read-only)",
             ]
         )
     out += [
         table(["technique", "measured effect (cold /voice unless said)"], rows),
         "",
-        "The rows overlap (the counterfactuals pay for importing botocore and twilio.rest), so "
-        "their savings are not to be added up; together they are the gap between the "
-        "quickstart app and Switchboard in section 1.",
+        "Modelled latency (section 1's model: INIT at a full vCPU, the handler at the memory "
+        "size's share); the rows overlap, so their savings are not to be added up.",
         "",
     ]
     return "\n".join(out)
@@ -183,8 +268,8 @@ def botocore_cost(results: dict[str, Any]) -> str:
     if cold_data:
         f = cold_data["figures"]
 
-        def floor_ratio(scenario: str) -> float:
-            return f[(scenario, cold.EXT)].cpu / f[(scenario, "floor")].cpu
+        def floor_ratio(scenario: str, label: str = cold.EXT) -> float:
+            return f[(scenario, label)].cpu / f[(scenario, "floor")].cpu
 
         sms = f[("sms", cold.EXT)]
         rows += [
@@ -201,7 +286,7 @@ def botocore_cost(results: dict[str, Any]) -> str:
             [
                 "cold queue worker CPU (one send)",
                 f"{then['cold_worker']:.2f}{TIMES} floor",
-                f"{floor_ratio('worker'):.2f}{TIMES} floor",
+                f"{floor_ratio('worker', cold.WORKER_LAZY):.2f}{TIMES} floor (SDKs on first use)",
             ],
         ]
     warm_data = results.get("warm")
@@ -261,33 +346,40 @@ def deployment(results: dict[str, Any]) -> str:
     estimate = ""
     cold_data = results.get("cold")
     if cold_data:
-        cpu = cold_data["figures"][("sms", cold.EXT)].handle_cpu
+        sizes = model.defaults()
         estimate = (
-            f" This run's cold /sms spent {ms(cpu)} of CPU in its handler (botocore's import "
-            "and client included) on one core here; in proportion, roughly "
-            f"{cpu * 1769 / 128:.1f} s at 128 MB, {ms(cpu * 1769 / 512)} at 512 MB and "
-            f"{ms(cpu)} at 1,769 MB (an estimate, not a measurement: Lambda's cores are not "
-            "this machine's)."
+            " Section 1 models it: the handler's CPU is divided by the memory size's share, "
+            "INIT's is not (a full vCPU at any size). This commit's defaults, from that table: "
+            f"the API handler at {sizes['api']:,} MB (the goals table at the top says whether "
+            "it is the lowest size at which cold /voice and /sms meet their goals), the worker "
+            f"and the schedules at {sizes['worker']:,} MB (their SDKs load during INIT at a full "
+            "vCPU; nobody waits on them)."
         )
     return f"""## What a deployment can do about it
 
-- **A larger memory size.** Lambda allots CPU in proportion to the memory configured: 128 MB
-  (`lambda_memory_size` in `.chalice/config.json`) is about 1/14 of a vCPU, 1,769 MB one full
-  vCPU. A cold start is CPU-bound, so its duration shrinks roughly in proportion up to one vCPU
-  (one Python thread gains nothing beyond).{estimate} The price per ms grows in proportion to
-  memory too: CPU-bound time costs about the same at any size up to 1,769 MB, time spent
-  waiting on DynamoDB or Twilio costs more. Chalice sets it per function
-  (`lambda_functions.<name>.lambda_memory_size`), so the API handler alone can have more.
+- **The memory size.** Lambda allots INVOKE's CPU in proportion to the memory configured:
+  128 MB (`lambda_memory_size` in `.chalice/config.json`) is about 1/14 of a vCPU, 1,769 MB
+  one full vCPU (one Python thread gains nothing beyond).{estimate} The price per ms grows in
+  proportion to memory too: CPU-bound time costs about the same at any size up to 1,769 MB,
+  time spent waiting on DynamoDB or Twilio costs more (the cost table in section 1). Chalice
+  sets it per function (`lambda_functions.<name>.lambda_memory_size`; the API handler is
+  `api_handler`).
 - **Provisioned concurrency** keeps initialised execution environments ready, so requests do
   not wait for a cold start while the configured number suffices; it is billed for every hour
-  it is configured, used or not, and is set on a published version or an alias.
-- **SnapStart is not usable with Chalice today.** For Python it resumes from a snapshot of an
-  initialised environment, but only for published function versions (and aliases pointing at
-  them), never for `$LATEST`. Chalice deploys `$LATEST` only: neither `chalice deploy` nor the
-  template `chalice package` writes publishes a version or an alias, and API Gateway's
-  integration calls the unqualified function ARN. Provisioned concurrency needs the same;
-  either would take rewriting the packaged template, so that a version and an alias are
-  published and API Gateway and the queue invoke the alias.
+  it is configured, used or not, and is set on a published version or an alias (the
+  `snapstart` option's `live` alias is one; the stock template has none). Its INIT keeps no
+  caller waiting, so `chalicelib/core/warmup.py` then loads every SDK at any size.
+- **SnapStart** (`"snapstart": true` in a stage, README "Deploy"; off by default) replaces
+  the API handler's INIT with the restore of a snapshot taken when the version is published.
+  This benchmark cannot measure a restore (it needs Lambda's own microVMs), so it cannot say
+  that SnapStart beats the modelled cold starts above; what it can say is what INIT then holds:
+  `chalicelib/core/warmup.py` imports the route modules, botocore and twilio.rest during a
+  SnapStart INIT (free at every restore) and builds no client, and the SnapStart function reads
+  its parameters with `GetParametersByPath` (no extension), so its first /voice after a restore
+  builds a botocore session and an SSM client at the handler's share of a vCPU. It is billed
+  (snapshot cache and restores) on top, so it stays off.
+- **arm64** (`"lambda_architecture": "arm64"`) costs 20 % less per GB-s; whether Graviton runs
+  this code as fast is not measured here (this machine is x86), so the cost table is x86's.
 """
 
 
@@ -312,14 +404,15 @@ METHOD = """## Method
   connection; against AWS the connection is kept but TLS-encrypted (a TLS handshake per cold
   container, not per call). The client CPU in the /sms and worker figures includes that connect.
 - The floor, the quickstart-style app (boto3 clients and a DynamoDB `Table` resource at module
-  scope) and the lean SDK app (the leanest /sms that stores the message: extension, hmac, one
-  botocore PutItem) are in `bench/baselines/`; the counterfactual Switchboards (every import
-  eager; plus clients at module scope) in `bench/variants/`.
+  scope) and the lean SDK apps (the leanest /sms that stores the message: extension, hmac, one
+  botocore PutItem, the client built on first use or during INIT) are in `bench/baselines/`.
+- Cold figures are modelled from CPU time, not wall time: the benchmark shares 2 cores with
+  other work, and a process's own user+system time is what such contention disturbs least.
 """
 
 
 def write(results: dict[str, Any], output: Path, header: str) -> None:
-    parts = [header, ""]
+    parts = [header, "", goals(results)]
     for name, module in (
         ("cold", cold),
         ("warm", warm),
@@ -343,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     parser.add_argument("--runs", type=int, help="runs per figure (default 7; tiny 1)")
     parser.add_argument("--paced-runs", type=int, help="runs per paced rate (default 3)")
+    parser.add_argument("--note", default="", help="a line for the header (what else ran)")
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else FULL
     if args.runs:
@@ -352,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     mode = "tiny (proves the benchmark runs; the figures mean nothing)" if args.tiny else "full"
     # Taken before measuring: the code measured is the code on disk when the run starts.
-    header = report.header(f"{mode}; {sizes.runs} run(s) per figure")
+    header = report.header(f"{mode}; {sizes.runs} run(s) per figure", args.note)
     results = measure(sizes)
+    header += f"\n- Load average when it ended: {report.load()}"
     write(results, args.output, header)
     print(f"bench: wrote {args.output} in {time.monotonic() - started:.0f} s", flush=True)
     for name, _ in results.get("errors", []):

@@ -8,10 +8,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
+    "## Goals (issue 16), side by side in this run",
     "## 1. Cold start, whole process",
     "### /voice webhook",
-    "### /sms webhook",
-    "### queue worker",
+    "### /sms webhook (stores the message)",
+    "### a twimlet (/twimlets/forward, stage 1)",
+    "### API: POST /messages (sends now)",
+    "### queue worker (one send)",
+    "### Modelled cold latency at each memory size",
+    "### Cost per million requests at each memory size",
     "### Where a /voice cold start's imports go",
     "## 2. Warm invocations",
     "## 3. Memory",
@@ -19,6 +24,8 @@ SECTIONS = (
     "### Cold /voice run from the unzipped package",
     "## 5. Paced sending",
     "## What the cold-start work bought",
+    "## What the return to botocore cost",
+    "## What a deployment can do about it",
     "## Method",
 )
 

@@ -24,6 +24,16 @@ def sms_webhook() -> Response:
     return _twiml()
 
 
+@app.route("/twimlets/{name}", methods=["GET", "POST"], content_types=TWILIO)
+def twimlet_webhook(name: str) -> Response:
+    return _twiml()
+
+
+@app.route("/messages", methods=["POST"], content_types=["application/json"])
+def send_message() -> Response:
+    return Response(body={"id": "fixed", "status": "queued"}, status_code=201)
+
+
 @app.on_sqs_message(queue="floor-send", batch_size=10)
 def send_worker(event: object) -> None:
     return None

@@ -12,7 +12,7 @@ import os
 import time
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import boto3
 from chalice import Chalice, Response
@@ -45,6 +45,8 @@ def form(request: Any) -> dict[str, str]:
 def is_valid(request: Any) -> bool:
     context = request.context
     url = "https://" + context["domainName"] + context["path"]
+    if request.query_params:
+        url += "?" + urlencode(request.query_params)
     params = form(request)
     signature = request.headers.get("X-Twilio-Signature", "")
     return RequestValidator(auth_token()).validate(url, params, signature)
@@ -89,12 +91,38 @@ def sms_webhook() -> Response:
     return twiml(response)
 
 
-@app.on_sqs_message(queue="quickstart-send", batch_size=10)
-def send_worker(event: Any) -> None:
+@app.route("/twimlets/forward", methods=["GET", "POST"], content_types=TWILIO)
+def forward_twimlet() -> Response:
+    request = app.current_request
+    if not is_valid(request):
+        return Response(body="Forbidden", status_code=403)
+    response = VoiceResponse()
+    response.dial((request.query_params or {}).get("PhoneNumber", ""))
+    return twiml(response)
+
+
+@app.route("/messages", methods=["POST"], content_types=["application/json"])
+def send_message() -> Response:
+    # IAM-authorised by API Gateway, as Switchboard's: stored, then sent at once.
+    payload = app.current_request.json_body or {}
+    client = twilio_client()
+    sender = os.environ["TWILIO_FROM_NUMBER"]
+    sent = client.messages.create(to=payload["to"], from_=sender, body=payload["body"])
+    table.put_item(Item={"pk": f"msg#{sent.sid}", "sid": sent.sid, "status": sent.status})
+    return Response(body={"id": sent.sid, "status": sent.status}, status_code=201)
+
+
+def twilio_client() -> Client:
     client = Client(os.environ["TWILIO_ACCOUNT_SID"], auth_token())
     # Only so it can run against the local fake Twilio API; a quickstart leaves it out.
     if os.environ.get("TWILIO_API_BASE_URL"):
         client.api.base_url = os.environ["TWILIO_API_BASE_URL"]
+    return client
+
+
+@app.on_sqs_message(queue="quickstart-send", batch_size=10)
+def send_worker(event: Any) -> None:
+    client = twilio_client()
     for record in event:
         job = json.loads(record.body)
         sender = os.environ["TWILIO_FROM_NUMBER"]

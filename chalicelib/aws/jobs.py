@@ -23,7 +23,8 @@ from chalicelib.core import clock, logs, settings
 
 logger = logging.getLogger(__name__)
 
-# kind -> "module:function"; imported on first use so the worker loads only what it runs.
+# kind -> "module:function"; imported on first use (the worker's INIT preloads the send path,
+# chalicelib/core/warmup.py), so a job of another kind loads only what it runs.
 HANDLERS = {
     "send": "chalicelib.worker.sender:send_job",
     "price": "chalicelib.guards.costs:price_job",

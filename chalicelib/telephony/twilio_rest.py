@@ -345,11 +345,21 @@ def get_twilio(
     return TwilioRest(_client_for(credentials, base_url), renewed if renew is not None else None)
 
 
+def preload(*, domain: bool = False) -> None:
+    """Import what building a client imports, without building one (no credentials at INIT);
+    with domain, also the Api domain (~90 modules) that the client loads on its first send."""
+    from twilio.http.http_client import TwilioHttpClient  # noqa: F401
+    from twilio.rest import Client  # noqa: F401
+
+    if domain:
+        import twilio.rest.api  # noqa: F401
+
+
 def _client_for(credentials: Credentials, base_url: str | None) -> Any:
     key = (credentials.account_sid, credentials.username, credentials.password, base_url)
     client = _client_cache.get(key)
     if client is None:
-        # Imported here: twilio.rest and requests cost ~85 ms of CPU, paid only by senders.
+        # Imported here unless INIT preloaded them (chalicelib.core.warmup): ~85 ms of CPU.
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 

@@ -71,11 +71,13 @@ import json, socket
 def refuse(*args, **kwargs):
     raise AssertionError('INIT opened a connection')
 socket.socket.connect = refuse
+import sys
 import app, snapshot_restore_py
 from chalicelib.aws import clients, parameters
 from chalicelib.core import settings
 print(json.dumps({
     "hooks": snapshot_restore_py.registered,
+    "imported": sorted(m for m in ("botocore", "twilio.rest") if m in sys.modules),
     "parameters": len(parameters._cache._entries) + len(parameters._named._entries),
     "clients": len(clients._clients) + (clients._session is not None),
     "settings": settings._loaded is not None,
@@ -84,6 +86,10 @@ print(json.dumps({
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SWITCHBOARD_"))}
     env.update(
         AWS_LAMBDA_INITIALIZATION_TYPE="snap-start",
+        # The API handler below a full vCPU: its INIT would otherwise build a DynamoDB client.
+        _HANDLER="app.app",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="512",
+        AWS_DEFAULT_REGION="us-east-1",
         PARAMETERS_SECRETS_EXTENSION_HTTP_PORT="9",
         SWITCHBOARD_SSM_PATH="/switchboard/prod",
         PYTHONPATH=os.pathsep.join([str(ROOT), str(tmp_path)]),
@@ -94,6 +100,7 @@ print(json.dumps({
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "hooks": ["chalicelib.core.snapshot._reseed"],
+        "imported": ["botocore", "twilio.rest"],  # imports only: restored, never re-run
         "parameters": 0,
         "clients": 0,
         "settings": False,
