@@ -24,7 +24,7 @@ _numbers = itertools.count()
 
 def fresh_recipient() -> str:
     """A number not sent to before in this run: the velocity guard allows 10 sends an hour to
-    one destination (the velocity guard), and the benchmark's sends are not what it guards against."""
+    one destination, and the benchmark's sends are not what it guards against."""
     return f"+1510556{next(_numbers) % 10_000:04d}"
 
 
