@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
-    "## Goals (issue 16), side by side in this run",
+    "## Goals, side by side in this run",
     "## 1. Cold start, whole process",
     "### /voice webhook",
     "### /sms webhook (stores the message)",
