@@ -160,35 +160,21 @@ def twilio_event(
     method: str = "POST",
     signature: str | None = None,
     sign_url: str | None = None,
-    shared_key: tuple[str, str] | None = None,
-    settings_header: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """A webhook event for url, signed with auth_token as Twilio signs it.
 
     params are the form fields of a POST (blanks and repeats kept, in order); a GET carries its
     parameters in url. sign_url signs a different URL than the one requested (to test mismatches).
-    shared_key (key id, secret) signs with HMAC-SHA256 and Twilio's settings header instead, as
-    the Webhooks API's shared keys do; settings_header overrides that header as written.
     """
     pairs = _as_pairs(params)
-    secret, algorithm = auth_token, None
-    if shared_key is not None:
-        secret, algorithm = shared_key[1], "HMAC_SHA256"
-    validator = RequestValidator(secret)
     if method == "GET":
         body = None
-        signed = validator.compute_signature(sign_url or url, {}, algorithm)
+        signed = RequestValidator(auth_token).compute_signature(sign_url or url, {})
     else:
         body = urlencode(pairs)
-        signed = validator.compute_signature(sign_url or url, _Multi(pairs), algorithm)
+        signed = RequestValidator(auth_token).compute_signature(sign_url or url, _Multi(pairs))
     headers = twilio_headers(url, signature if signature is not None else signed, form=bool(body))
-    if shared_key is not None:
-        headers["X-Twilio-Webhooks-Signature-Settings"] = (
-            f"key={shared_key[0]},algorithm={algorithm}"
-        )
-    if settings_header is not None:
-        headers["X-Twilio-Webhooks-Signature-Settings"] = settings_header
     return rest_event(method, url, routes=routes, body=body, headers=headers, **options)
 
 

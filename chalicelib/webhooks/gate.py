@@ -19,7 +19,6 @@ from chalicelib.webhooks.signature import (
     VerifiedRequest,
     base_urls,
     precheck,
-    signing,
     verify,
 )
 
@@ -34,7 +33,6 @@ UNAVAILABLE = "Service unavailable"
 FORBIDDEN = "Forbidden: invalid Twilio signature"
 TOO_LARGE = "Request too large for a Twilio webhook"
 TOKEN = "twilio/auth_token"
-SHARED_KEYS = "twilio/webhook_keys"  # one SecureString per key id: twilio/webhook_keys/<id>
 
 
 def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Response:
@@ -136,9 +134,6 @@ def _verify(
     the old one for minutes; parameters.reread allows one forced read per ten seconds, so a
     flood of forged signatures costs SSM next to nothing.
     """
-    key_id = signing(request.headers).key_id
-    if key_id is not None:
-        return _verify_shared_key(event, request, key_id, config)
     try:
         return verify(event, request.headers, request.raw_body, token, config.public_url)
     except SignatureError as exc:
@@ -149,28 +144,3 @@ def _verify(
             raise
         logger.info("auth token changed in the parameter store; using the new one")
         return verify(event, request.headers, request.raw_body, fresh, config.public_url)
-
-
-def _verify_shared_key(
-    event: dict, request: Request, key_id: str, config: settings.Settings
-) -> VerifiedRequest:
-    """A request signed with one of the owner's shared keys (Twilio's Webhooks API), whose
-    secret is the parameter twilio/webhook_keys/<key id>: several may exist at once, so a key is
-    rotated apart from the auth token. A key unknown here, or a mismatch, is read afresh once
-    (rate-limited like the token), so a key added a minute ago works.
-
-    Raises:
-        SignatureError: the key is not set, or the signature does not match it.
-    """
-    name = f"{SHARED_KEYS}/{key_id}"
-    secret = parameters.load(config).optional(name)
-    if secret:
-        try:
-            return verify(event, request.headers, request.raw_body, secret, config.public_url)
-        except SignatureError as exc:
-            if exc.reason != MISMATCH:
-                raise
-    fresh = parameters.reread(config, name)
-    if not fresh or fresh == secret:
-        raise SignatureError("unknown signing key" if not secret else MISMATCH, None)
-    return verify(event, request.headers, request.raw_body, fresh, config.public_url)

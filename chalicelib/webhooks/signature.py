@@ -44,46 +44,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 256
 # base64 of the 20 bytes of an HMAC-SHA1.
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
-# Twilio's shared-key signatures (the Webhooks API's SharedKeys): the same signed string, keyed
-# by a secret of the owner's named in this header, hashed with SHA-256 (44 base64 characters).
-SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
-SHA1, SHA256 = "HMAC_SHA1", "HMAC_SHA256"
-_SIGNATURES = {SHA1: _SIGNATURE, SHA256: re.compile(r"[A-Za-z0-9+/]{43}=")}
-_DIGESTS = {SHA1: hashlib.sha1, SHA256: hashlib.sha256}
-_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-
-
-class Signing(NamedTuple):
-    """How a request says it was signed: the algorithm and, for a shared key, its id."""
-
-    algorithm: str = SHA1
-    key_id: str | None = None
-
-
-def signing(headers: Any) -> Signing:
-    """The request's signing settings; none means the auth token and HMAC-SHA1.
-
-    Raises:
-        SignatureError: settings that are malformed, or name an algorithm this app does not know.
-    """
-    raw = headers.get(SETTINGS_HEADER)
-    if raw is None:
-        return Signing()
-    fields: dict[str, str] = {}
-    for part in raw.split(","):
-        name, equals, value = part.partition("=")
-        if not equals or not name.strip() or not value.strip():
-            raise SignatureError("malformed X-Twilio-Webhooks-Signature-Settings", None)
-        fields[name.strip().lower()] = value.strip()
-    algorithm = fields.get("algorithm", SHA1).upper()
-    if algorithm not in _DIGESTS:
-        raise SignatureError("unsupported signature algorithm", None)
-    key_id = fields.get("key")
-    if key_id is not None and not _KEY_ID.fullmatch(key_id):
-        raise SignatureError("malformed signing key id", None)
-    if algorithm == SHA256 and key_id is None:
-        raise SignatureError("an HMAC_SHA256 signature without its key", None)
-    return Signing(algorithm, key_id if algorithm == SHA256 else None)
 
 
 class SignatureError(Exception):
@@ -287,10 +247,9 @@ def _with_default_port(url: str) -> str:
     return f"{scheme}://{host}:{443 if scheme == 'https' else 80}{slash}{path}"
 
 
-def signature_of(key: bytes, url: str, suffix: str, algorithm: str = SHA1) -> str:
-    """X-Twilio-Signature for url and the signed parameter suffix: base64 HMAC-SHA1 (the auth
-    token's) or HMAC-SHA256 (a shared key's)."""
-    digest = hmac.new(key, (url + suffix).encode("utf-8"), _DIGESTS[algorithm]).digest()
+def signature_of(key: bytes, url: str, suffix: str) -> str:
+    """X-Twilio-Signature for url and the signed parameter suffix: base64 HMAC-SHA1."""
+    digest = hmac.new(key, (url + suffix).encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -314,7 +273,7 @@ def precheck(event: dict[str, Any], headers: Any) -> str:
     signature = headers.get(SIGNATURE_HEADER) or ""
     if not signature:
         raise SignatureError("missing X-Twilio-Signature", None)
-    if not _SIGNATURES[signing(headers).algorithm].fullmatch(signature):
+    if not _SIGNATURE.fullmatch(signature):
         raise SignatureError("malformed X-Twilio-Signature", None)
     return signature
 
@@ -339,8 +298,7 @@ def verify(
     auth_token: str,
     public_url: str | None,
 ) -> VerifiedRequest:
-    """Check X-Twilio-Signature against the candidate URLs, stopping at the first match; with a
-    shared key's settings header, auth_token is that key's secret and the hash SHA-256.
+    """Check X-Twilio-Signature against the candidate URLs, stopping at the first match.
 
     Computed here rather than with twilio's RequestValidator, which always computes two HMACs
     and re-parses the URL: a webhook's budget is a few dozen microseconds. The tests sign with
@@ -383,12 +341,11 @@ def verify(
         form = Params(parse_form(body))
         suffix = _signed_suffix(form)
     key = auth_token.encode("utf-8")
-    algorithm = signing(headers).algorithm
     route = route_path(event.get("requestContext") or {}, event.get("pathParameters"))
     for url in itertools.chain((first,), candidates):
         # Twilio sometimes signs the URL with the scheme's default port written out.
         if any(
-            hmac.compare_digest(signature_of(key, signed, suffix, algorithm), signature)
+            hmac.compare_digest(signature_of(key, signed, suffix), signature)
             for signed in (url, _with_default_port(url))
         ):
             base = url.split("?", 1)[0]

@@ -353,25 +353,3 @@ def test_precheck_takes_a_body_as_text_or_as_bytes():
     for body in ("a=1&" * MAX_FIELDS, b"a=1&" * MAX_FIELDS):
         with pytest.raises(TooLargeError):
             precheck({"body": body}, headers)
-
-
-@pytest.mark.parametrize(
-    ("url", "params"),
-    [
-        (
-            "https://abc.execute-api.us-east-1.amazonaws.com/api/voice",
-            {"CallSid": "CA1", "To": "+1"},
-        ),
-        ("https://tel.example.com/main/sms?x=1", {}),
-        ("http://127.0.0.1:8000/twimlets/forward?PhoneNumber=%2B1415", {"Digits": "1"}),
-    ],
-)
-def test_sha256_signatures_are_twilios(url, params):
-    from twilio.request_validator import RequestValidator
-
-    from chalicelib.webhooks.signature import SHA256, Params, _signed_suffix, signature_of
-
-    secret = "not-a-real-shared-key"
-    expected = RequestValidator(secret).compute_signature(url, params, "HMAC_SHA256")
-    suffix = _signed_suffix(Params(params.items()))
-    assert signature_of(secret.encode(), url, suffix, SHA256) == expected
