@@ -10,11 +10,8 @@ carries a valid signature (HMAC is cheap). Candidates, in order:
 
 each with the query re-encoded as this app encodes its own URLs (canonical: everything but
 ``A-Z a-z 0-9 _ . - ~`` percent-encoded, space as ``+``; the twimlets' PHP-style form, which also
-encodes ``~``) and in the usual hand-written variants.
-
-Two schemes sign the same string (the URL, then the sorted POST names and values): the auth
-token's HMAC-SHA1, and a SharedKey's (Twilio's Webhooks API, public beta), which names its key
-and algorithm in X-Twilio-Webhooks-Signature-Settings (``key=<id>,algorithm=HMAC_SHA256``).
+encodes ``~``) and in the usual hand-written variants. The auth token signs with HMAC-SHA1; a
+SharedKey (Twilio's Webhooks API) signs the same string with the algorithm its header names.
 """
 
 from __future__ import annotations
@@ -53,8 +50,7 @@ MAX_FIELDS = 256
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
 _SIGNATURE_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
 _DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
-# Twilio's SharedKey ids look like webhooks_sharedkey_...; anything else is refused before it
-# reaches a log line or a lookup. The whole settings header is a few dozen characters.
+# SharedKey ids look like webhooks_sharedkey_...; the settings header is a few dozen characters.
 _KEY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _ALGORITHM = re.compile(r"[A-Z0-9_-]{1,32}")
 MAX_SETTINGS = 512
@@ -117,8 +113,7 @@ class Signed(NamedTuple):
 
     signature: str
     algorithm: str = HMAC_SHA1
-    # The SharedKey named in X-Twilio-Webhooks-Signature-Settings; None: the auth token.
-    key_id: str | None = None
+    key_id: str | None = None  # the SharedKey the settings header names; None: the auth token
 
 
 class VerifiedRequest(NamedTuple):
@@ -274,15 +269,13 @@ def signature_of(key: bytes, url: str, suffix: str, digest: Any = hashlib.sha1) 
 
 
 def signature_settings(value: str) -> tuple[str, str | None]:
-    """The algorithm and key id an X-Twilio-Webhooks-Signature-Settings value names.
-
-    ``key=<id>,algorithm=<name>``: spaces around the parts are ignored, the algorithm's case
-    too, and other names (Twilio may add some) skipped, as twilio's RequestValidator does. No
-    algorithm means HMAC_SHA1; an empty header, the auth token.
+    """The algorithm and key id of X-Twilio-Webhooks-Signature-Settings ``key=<id>,algorithm=…``
+    (spaces, the algorithm's case and other names ignored, as twilio's RequestValidator does; no
+    algorithm: HMAC_SHA1; an empty header: the auth token's).
 
     Raises:
-        SignatureError: a part that is not name=value, a name given twice, a key id that is not
-            one, an algorithm this app does not know, or HMAC_SHA256 without a key.
+        SignatureError: not name=value parts, a name twice, a bad key id, an algorithm this app
+            does not know, or HMAC_SHA256 without a key.
     """
     if not value.strip():
         return HMAC_SHA1, None
@@ -311,9 +304,8 @@ def precheck(event: dict[str, Any], headers: Any) -> Signed:
     Returns the X-Twilio-Signature header with the algorithm and key the settings header names.
 
     Raises:
-        SignatureError: no signature, a settings header that cannot be read or names what this
-            app does not support, or a signature that is not 28 characters of base64 (44 for
-            HMAC-SHA256).
+        SignatureError: no signature, a settings header signature_settings refuses, or a
+            signature that is not 28 characters of base64 (44 for HMAC-SHA256).
         TooLargeError: a body over MAX_BODY_BYTES (as sent, base64 or not), or with more than
             MAX_FIELDS fields.
     """

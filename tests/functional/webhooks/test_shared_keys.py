@@ -17,6 +17,7 @@ from chalicelib.webhooks import gate
 from devkit import demo
 from devkit.events import SharedKey, twilio_event
 from devkit.twilio_callbacks import Callback
+from tests.functional.conftest import EXECUTE_API
 from tests.functional.messaging.test_messaging import TO, wait_for
 from tests.functional.webhooks.test_gate import CALL, HELLO, SMS
 
@@ -144,10 +145,13 @@ def test_no_keys_configured_refuses_shared_key_webhooks_without_failing(caller, 
     assert caller.webhook("/voice", CALL)["statusCode"] == 200
 
 
-def test_two_keys_during_a_rotation_then_the_old_one_removed(caller, ssm):
+def test_two_keys_during_a_rotation_then_the_old_one_removed(caller, ssm, log_lines):
     store(ssm, OLD, NEW, separator=",")
     assert caller.webhook("/voice", CALL, shared_key=OLD)["statusCode"] == 200
     assert caller.webhook("/voice", CALL, shared_key=NEW)["statusCode"] == 200
+    # The access log says which key signed: once the old one stops showing, its entry can go.
+    access = [line for line in log_lines() if line["message"] == "request handled"]
+    assert [line.get("signing_key") for line in access] == [OLD.key_id, NEW.key_id]
     store(ssm, NEW)
     parameters.reset()  # past the TTL (a new container here)
     assert caller.webhook("/voice", CALL, shared_key=OLD)["statusCode"] == 403
@@ -318,3 +322,63 @@ def test_a_shared_key_cold_start_loads_no_sdk(ssm, extension):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
     )
     assert result.stdout.strip().splitlines()[-1] == "200 []", result.stdout + result.stderr
+
+
+# --- the phone simulator ---------------------------------------------------------------------
+
+
+def test_the_phone_signs_a_whole_call_with_a_shared_key(app, ssm):
+    from urllib.parse import quote
+
+    from devkit.phone import InProcess, Phone
+
+    store(ssm, OLD)
+    closed = f"{EXECUTE_API}/twimlets/message?Message=We%20are%20closed"
+    menu = f"{EXECUTE_API}/twimlets/menu?Message=Press%201&Options%5B1%5D={quote(closed, safe='')}"
+    call = Phone(InProcess(app, "not-the-token", shared_key=OLD), digits=["1"]).call(menu)
+    assert ("Say", "We are closed") in call.verbs()
+    assert [request.status for request in call.requests] == [200, 302, 200]
+    refused = Phone(InProcess(app, "not-the-token", shared_key=NEW), digits=["1"]).call(menu)
+    assert [request.status for request in refused.requests] == [403]
+
+
+def test_the_phone_over_http_sends_the_settings_header(ssm, monkeypatch):
+    import argparse
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from urllib.parse import parse_qsl
+
+    from devkit import phone_cli
+    from devkit.phone import OverHttp
+
+    store(ssm, OLD, NEW)
+    seen = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            seen.append((dict(self.headers), parse_qsl(body, keep_blank_values=True)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/xml")
+            self.end_headers()
+            self.wfile.write(b"<Response/>")
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    try:
+        args = argparse.Namespace(signing_key=NEW.key_id, stage=None)
+        key = phone_cli._shared_key(args)
+        assert key == NEW  # its secret read from the local stack's parameter
+        assert OverHttp("unused", shared_key=key).request("POST", url, SMS).status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    ((headers, params),) = seen
+    assert headers["X-Twilio-Webhooks-Signature-Settings"] == NEW.settings_header()
+    assert headers["X-Twilio-Signature"] == NEW.sign(url, dict(params))
+    with pytest.raises(SystemExit, match="lists no key"):
+        phone_cli._shared_key(argparse.Namespace(signing_key="webhooks_sharedkey_x", stage=None))
