@@ -11,10 +11,10 @@ import base64
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import HMAC_SHA256, SIGNATURE_SETTINGS_HEADER, RequestValidator
 
 Pairs = Sequence[tuple[str, str]]
 
@@ -136,8 +136,28 @@ def rest_event(
     }
 
 
-def twilio_headers(url: str, signature: str, *, form: bool = True) -> dict[str, str]:
-    """Headers as Twilio sends them (no Content-Type on a GET)."""
+class SharedKey(NamedTuple):
+    """A SharedKey of Twilio's Webhooks API (public beta): Twilio signs with its secret, instead
+    of the auth token, the webhooks a Webhook Rule sends through a Setting naming it."""
+
+    key_id: str
+    secret: str
+    algorithm: str = HMAC_SHA256
+
+    def settings_header(self) -> str:
+        """X-Twilio-Webhooks-Signature-Settings as Twilio sends it with such a webhook."""
+        return f"key={self.key_id},algorithm={self.algorithm}"
+
+    def sign(self, url: str, params: Any) -> str:
+        """X-Twilio-Signature for url and params, with twilio's own RequestValidator."""
+        return RequestValidator(self.secret).compute_signature(url, params, self.algorithm)
+
+
+def twilio_headers(
+    url: str, signature: str, *, form: bool = True, settings: str | None = None
+) -> dict[str, str]:
+    """Headers as Twilio sends them (no Content-Type on a GET); settings is the
+    X-Twilio-Webhooks-Signature-Settings header of a webhook signed with a SharedKey."""
     headers = {
         "Host": urlsplit(url).netloc,
         "User-Agent": "TwilioProxy/1.1",
@@ -146,6 +166,8 @@ def twilio_headers(url: str, signature: str, *, form: bool = True) -> dict[str, 
         "I-Twilio-Idempotency-Token": str(uuid.uuid4()),
         "X-Twilio-Signature": signature,
     }
+    if settings is not None:
+        headers[SIGNATURE_SETTINGS_HEADER] = settings
     if form:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     return headers
@@ -160,21 +182,28 @@ def twilio_event(
     method: str = "POST",
     signature: str | None = None,
     sign_url: str | None = None,
+    shared_key: SharedKey | None = None,
+    settings: str | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """A webhook event for url, signed with auth_token as Twilio signs it.
+    """A webhook event for url, signed with auth_token as Twilio signs it, or with shared_key
+    (then with the X-Twilio-Webhooks-Signature-Settings header naming it).
 
     params are the form fields of a POST (blanks and repeats kept, in order); a GET carries its
-    parameters in url. sign_url signs a different URL than the one requested (to test mismatches).
+    parameters in url. sign_url signs a different URL than the one requested (to test mismatches);
+    settings sends that settings header instead of the one the signing implies.
     """
     pairs = _as_pairs(params)
-    if method == "GET":
-        body = None
-        signed = RequestValidator(auth_token).compute_signature(sign_url or url, {})
+    body = None if method == "GET" else urlencode(pairs)
+    signed_params = {} if method == "GET" else _Multi(pairs)
+    if shared_key is not None:
+        signed = shared_key.sign(sign_url or url, signed_params)
+        settings = settings if settings is not None else shared_key.settings_header()
     else:
-        body = urlencode(pairs)
-        signed = RequestValidator(auth_token).compute_signature(sign_url or url, _Multi(pairs))
-    headers = twilio_headers(url, signature if signature is not None else signed, form=bool(body))
+        signed = RequestValidator(auth_token).compute_signature(sign_url or url, signed_params)
+    headers = twilio_headers(
+        url, signature if signature is not None else signed, form=bool(body), settings=settings
+    )
     return rest_event(method, url, routes=routes, body=body, headers=headers, **options)
 
 

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from devkit import demo
-from devkit.events import LambdaContext, twilio_event
+from devkit.events import LambdaContext, SharedKey, twilio_event
 
 MAX_REQUESTS = 60
 
@@ -76,10 +76,18 @@ class Transport(Protocol):
 class InProcess:
     """Signed API Gateway events straight into the Chalice app (as Lambda would run it)."""
 
-    def __init__(self, app: Any, auth_token: str, *, base_path: str = "") -> None:
+    def __init__(
+        self,
+        app: Any,
+        auth_token: str,
+        *,
+        base_path: str = "",
+        shared_key: SharedKey | None = None,
+    ) -> None:
         self.app = app
         self.auth_token = auth_token
         self.base_path = base_path
+        self.shared_key = shared_key  # signs instead of the auth token (Twilio's SharedKeys)
         self.routes = list(app.routes)
 
     def request(self, method: str, url: str, params: dict[str, str]) -> Reply:
@@ -92,6 +100,7 @@ class InProcess:
             routes=self.routes,
             method=method,
             base_path=base_path,
+            shared_key=self.shared_key,
         )
         response = self.app(event, LambdaContext())
         headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
@@ -101,31 +110,32 @@ class InProcess:
 class OverHttp:
     """Signed HTTP requests, for ``chalice local`` or a deployed stage."""
 
-    def __init__(self, auth_token: str, *, timeout: float = 20) -> None:
+    def __init__(
+        self, auth_token: str, *, timeout: float = 20, shared_key: SharedKey | None = None
+    ) -> None:
         self.auth_token = auth_token
         self.timeout = timeout
+        self.shared_key = shared_key  # signs instead of the auth token (Twilio's SharedKeys)
 
     def request(self, method: str, url: str, params: dict[str, str]) -> Reply:
         import requests
         from twilio.request_validator import RequestValidator
 
-        validator = RequestValidator(self.auth_token)
+        signed = params if method == "POST" else {}
+        headers = {}
+        if self.shared_key is not None:
+            headers["X-Twilio-Signature"] = self.shared_key.sign(url, signed)
+            headers["X-Twilio-Webhooks-Signature-Settings"] = self.shared_key.settings_header()
+        else:
+            validator = RequestValidator(self.auth_token)
+            headers["X-Twilio-Signature"] = validator.compute_signature(url, signed)
         if method == "POST":
-            signature = validator.compute_signature(url, params)
             response = requests.post(
-                url,
-                data=params,
-                headers={"X-Twilio-Signature": signature},
-                timeout=self.timeout,
-                allow_redirects=False,
+                url, data=params, headers=headers, timeout=self.timeout, allow_redirects=False
             )
         else:
-            signature = validator.compute_signature(url, {})
             response = requests.get(
-                url,
-                headers={"X-Twilio-Signature": signature},
-                timeout=self.timeout,
-                allow_redirects=False,
+                url, headers=headers, timeout=self.timeout, allow_redirects=False
             )
         headers = {k.lower(): v for k, v in response.headers.items()}
         return Reply(response.status_code, headers, response.text)

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devkit import demo, stack
+from devkit.events import SharedKey
 from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport, line
 
 # TwiML's voice verbs and nouns as Twilio knows them; anything else is error 12200.
@@ -112,6 +113,28 @@ def _stage_token(args: argparse.Namespace) -> str | None:
     return _call(lambda: ssm.get_parameter(Name=name, WithDecryption=True))["Parameter"]["Value"]
 
 
+def _shared_key(args: argparse.Namespace) -> SharedKey | None:
+    """--signing-key ID: that SharedKey, its secret read from the stage's (or the local
+    stack's) twilio/webhook_signing_keys, never typed or printed.
+
+    Raises:
+        SystemExit: the parameter does not list the key.
+    """
+    key_id = getattr(args, "signing_key", None)
+    if not key_id:
+        return None
+    from chalicelib.webhooks import sharedkeys
+    from devkit.secrets_cli import _call, _ssm
+
+    ssm = _ssm()
+    name = f"/switchboard/{getattr(args, 'stage', None) or 'dev'}/{sharedkeys.SIGNING_KEYS}"
+    value = _call(lambda: ssm.get_parameter(Name=name, WithDecryption=True))["Parameter"]["Value"]
+    secret = sharedkeys.parse(value).get(key_id)
+    if secret is None:
+        raise SystemExit(f"error: {name} lists no key {key_id}")
+    return SharedKey(key_id, secret)
+
+
 SCRIPT_KEYS = frozenset(
     {"to", "from", "url", "digits", "dial", "callee_keys", "expect_say", "expect_dial"}
 )
@@ -190,7 +213,7 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     legs = [Leg(status=status, digits=keys)] * 20
     digits = script.get("digits") or [d for d in (args.digits or "").split(",") if d]
     phone = Phone(
-        transport or OverHttp(token or ""),
+        transport or OverHttp(token or "", shared_key=_shared_key(args)),
         caller=args.sender or script.get("from") or "+15105551212",
         number=number,
         digits=[None if d == "-" else d for d in digits],
@@ -229,7 +252,8 @@ def sms(args: argparse.Namespace, transport: Transport | None = None) -> int:
     for i, media in enumerate(args.media or []):
         params[f"MediaUrl{i}"] = media
     try:
-        reply = (transport or OverHttp(token or "")).request("POST", url, params)
+        http = OverHttp(token or "", shared_key=_shared_key(args))
+        reply = (transport or http).request("POST", url, params)
     except OSError as exc:
         return _fail(f"{url} could not be reached ({type(exc).__name__})")
     if reply.status != 200:
@@ -244,6 +268,12 @@ def sms(args: argparse.Namespace, transport: Transport | None = None) -> int:
     if not replies:
         print("(no reply)")
     return 0
+
+
+SIGNING_KEY_HELP = (
+    "sign with this SharedKey (HMAC-SHA256) instead of the auth token; its secret is read "
+    "from twilio/webhook_signing_keys"
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -269,6 +299,7 @@ def add_parser(commands: Any) -> None:
     place.add_argument("--transcript", help="also write the transcript to this file")
     place.add_argument("--stage", choices=stack.stages(), help="read the stage's auth token")
     place.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
+    place.add_argument("--signing-key", metavar="KEY_ID", help=SIGNING_KEY_HELP)
     place.set_defaults(func=call)
     text = verbs.add_parser("sms", help="send the app an inbound SMS and print its replies")
     text.add_argument("--from", dest="sender", default="+15105551212")
@@ -278,6 +309,7 @@ def add_parser(commands: Any) -> None:
     text.add_argument("--url", help="the messaging URL (default: the local stack's /sms)")
     text.add_argument("--stage", choices=stack.stages(), help="read the stage's auth token")
     text.add_argument("--auth-token", help="the stage's auth token (default: the local stack's)")
+    text.add_argument("--signing-key", metavar="KEY_ID", help=SIGNING_KEY_HELP)
     text.set_defaults(func=sms)
 
 

@@ -15,7 +15,9 @@ from typing import Any
 from devkit import stack
 
 # Names kept encrypted (SecureString); everything else is a String.
-SECRET_NAMES = frozenset({"twilio/auth_token", "twilio/api_key_secret"})
+SECRET_NAMES = frozenset(
+    {"twilio/auth_token", "twilio/api_key_secret", "twilio/webhook_signing_keys"}
+)
 
 
 def _ssm() -> Any:

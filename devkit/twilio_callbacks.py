@@ -4,6 +4,9 @@ A message created with a StatusCallback is called back `sent`, then `delivered`;
 one, `completed` (or each of its StatusCallbackEvent). Each callback is a form POST signed with
 the account's auth token (X-Twilio-Signature, twilio's own RequestValidator), sent `delay`
 seconds after the create from a thread of its own, so it can land before the create's answer.
+With a `signing_key` (a SharedKey of Twilio's Webhooks API, as if a Webhook Rule matched every
+URL) they are signed with its secret and algorithm instead, and carry
+X-Twilio-Webhooks-Signature-Settings naming them.
 
 Bad days, by name (`faults`, from tests or `/_fake/config` as "callback_faults"):
 
@@ -26,7 +29,14 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+)
+
+from devkit.events import SharedKey
 
 KNOWN = ("twice", "out-of-order", "late", "early")
 NOT_ANSWERED = ("busy", "no-answer", "failed")
@@ -38,6 +48,8 @@ class Callback(NamedTuple):
     url: str
     params: dict[str, str]
     signature: str
+    # X-Twilio-Webhooks-Signature-Settings, when signed with a SharedKey.
+    settings: str | None = None
 
 
 Transport = Callable[[Callback], None]
@@ -51,15 +63,15 @@ def on_this_machine(url: str) -> bool:
 
 def http_post(callback: Callback) -> None:
     """POST the callback as Twilio does; failures are the receiver's problem, as with Twilio."""
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Twilio-Signature": callback.signature,
+        "User-Agent": "TwilioProxy/1.1",
+    }
+    if callback.settings is not None:
+        headers[SIGNATURE_SETTINGS_HEADER] = callback.settings
     request = urllib.request.Request(
-        callback.url,
-        data=urlencode(callback.params).encode(),
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": callback.signature,
-            "User-Agent": "TwilioProxy/1.1",
-        },
-        method="POST",
+        callback.url, data=urlencode(callback.params).encode(), headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=15):  # Twilio's own limit
@@ -84,24 +96,40 @@ class StatusCallbacks:
             self.held.append(callback)
 
     def configure(
-        self, *, delay: float = 0.2, faults: tuple[str, ...] = (), late_seconds: float = 3.0
+        self,
+        *,
+        delay: float = 0.2,
+        faults: tuple[str, ...] = (),
+        late_seconds: float = 3.0,
+        signing_key: SharedKey | None = None,
     ) -> None:
-        """Set when callbacks go out and how they misbehave.
+        """Set when callbacks go out, how they misbehave and what signs them (the auth token
+        unless signing_key).
 
         Raises:
-            ValueError: an unknown fault or a negative time.
+            ValueError: an unknown fault, a negative time, or a signing key Twilio would not
+                take (no id or secret, an algorithm other than HMAC_SHA1 or HMAC_SHA256).
         """
         unknown = set(faults) - set(KNOWN)
         if unknown or delay < 0 or late_seconds < 0:
             raise ValueError(f"unknown callback faults {sorted(unknown)} or a negative time")
+        if signing_key is not None and (
+            not signing_key.key_id
+            or not signing_key.secret
+            or signing_key.algorithm not in (HMAC_SHA1, HMAC_SHA256)
+        ):
+            raise ValueError("signing_key takes a key, a secret and HMAC_SHA1 or HMAC_SHA256")
         self.delay, self.faults, self.late_seconds = delay, tuple(faults), late_seconds
+        self.signing_key = signing_key
 
     def settings(self) -> dict[str, Any]:
-        """The configuration as JSON-ready values."""
+        """The configuration as JSON-ready values (a signing key's id, never its secret)."""
+        key = self.signing_key
         return {
             "callback_delay": self.delay,
             "callback_faults": list(self.faults),
             "callback_late_seconds": self.late_seconds,
+            "signing_key": key and {"key": key.key_id, "algorithm": key.algorithm},
         }
 
     def message_created(self, record: dict[str, Any]) -> None:
@@ -143,8 +171,13 @@ class StatusCallbacks:
         token = self._token_for(record["account_sid"])
         if not url or not token or not steps:
             return
-        validator = RequestValidator(token)
-        callbacks = [Callback(url, p, validator.compute_signature(url, p)) for p in steps]
+        key = self.signing_key
+        if key is not None:
+            header = key.settings_header()
+            callbacks = [Callback(url, p, key.sign(url, p), header) for p in steps]
+        else:
+            validator = RequestValidator(token)
+            callbacks = [Callback(url, p, validator.compute_signature(url, p)) for p in steps]
         if "out-of-order" in self.faults:
             callbacks.reverse()
         if "twice" in self.faults:

@@ -8,6 +8,9 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from twilio.request_validator import HMAC_SHA256
+
+from devkit.events import SharedKey
 from devkit.twilio_resources import ApiError
 
 if TYPE_CHECKING:
@@ -80,6 +83,9 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
                 late_seconds=float(
                     config.get("callback_late_seconds", current["callback_late_seconds"])
                 ),
+                signing_key=_signing_key(config["signing_key"])
+                if "signing_key" in config
+                else fake.callbacks.signing_key,
             )
         except (ValueError, TypeError, AttributeError, ArithmeticError) as exc:
             return 400, ApiError(400, 20001, f"Invalid config: {exc}").body()
@@ -107,3 +113,17 @@ def control(fake: FakeTwilio, method: str, path: str, raw: bytes) -> tuple[int, 
         }
         return 200, {**settings, **fake.faults.settings(), **fake.callbacks.settings()}
     return 404, ApiError(404, 20404, f"The requested resource {path} was not found").body()
+
+
+def _signing_key(value: Any) -> SharedKey | None:
+    """{"key": id, "secret": secret, "algorithm": "HMAC_SHA256"} (the default), or null: the
+    SharedKey the local Twilio signs its callbacks with, or back to the auth token."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("signing_key is {key, secret, algorithm} or null")
+    return SharedKey(
+        str(value.get("key") or ""),
+        str(value.get("secret") or ""),
+        str(value.get("algorithm") or HMAC_SHA256),
+    )

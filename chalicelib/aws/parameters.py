@@ -319,7 +319,10 @@ class _Throttle:
             self._last = None
 
 
-_forced = _Throttle(FORCED_READ_INTERVAL)
+# One allowance per name: forged signatures naming unknown webhook signing keys must not keep
+# a rotated auth token from being read, nor the reverse.
+_forced: dict[str, _Throttle] = {}
+_forced_lock = threading.Lock()
 # The Twilio credentials' forced read has its own allowance: a flood of forged webhook
 # signatures must not keep a rotated API secret from being read. Its lock makes the threads of
 # a batch that were refused together wait for the one read and then use what it found.
@@ -388,12 +391,12 @@ def _remember(settings: Settings, values: dict[str, str | None]) -> None:
 
 def reread(settings: Settings, name: str) -> str | None:
     """The parameter's current value read straight from SSM, bypassing this container's cache
-    and the extension's, at most once per FORCED_READ_INTERVAL; None when not allowed yet, not
-    set, or unreadable. A value read replaces the cached one.
+    and the extension's, at most once per FORCED_READ_INTERVAL per name; None when not allowed
+    yet, not set, or unreadable. A value read replaces the cached one.
 
     For a secret the owner may have just rotated (Twilio signs with a new auth token at once).
     """
-    if not _forced.allow():
+    if not _allowance(name).allow():
         return None
     full = f"{settings.ssm_path}/{name}"
     try:
@@ -405,6 +408,12 @@ def reread(settings: Settings, name: str) -> str | None:
         return None
     _remember(settings, {name: value})
     return value
+
+
+def _allowance(name: str) -> _Throttle:
+    """The forced-read allowance of name (names are the code's, never a request's)."""
+    with _forced_lock:
+        return _forced.setdefault(name, _Throttle(FORCED_READ_INTERVAL))
 
 
 def reset() -> None:

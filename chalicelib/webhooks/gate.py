@@ -12,9 +12,12 @@ from urllib.parse import parse_qsl
 from chalicelib.aws import parameters
 from chalicelib.core import logs, responses, settings
 from chalicelib.core.errors import StorageError
+from chalicelib.webhooks import sharedkeys
 from chalicelib.webhooks.signature import (
+    HMAC_SHA1,
     MISMATCH,
     SignatureError,
+    Signed,
     TooLargeError,
     VerifiedRequest,
     base_urls,
@@ -33,6 +36,8 @@ UNAVAILABLE = "Service unavailable"
 FORBIDDEN = "Forbidden: invalid Twilio signature"
 TOO_LARGE = "Request too large for a Twilio webhook"
 TOKEN = "twilio/auth_token"
+SIGNING_KEYS = sharedkeys.SIGNING_KEYS
+UNKNOWN_KEY = "unknown signing key"
 
 
 def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Response:
@@ -43,7 +48,7 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     event = request.to_original_event()
     try:
         # Before secrets are loaded or the body is decoded: a flood of junk costs next to nothing.
-        precheck(event, request.headers)
+        signed = precheck(event, request.headers)
     except (TooLargeError, SignatureError) as exc:
         return _refused(exc, next(iter(base_urls(event, None)), None), None)
     try:
@@ -53,14 +58,21 @@ def handle(request: Request, answer: Answer, *, fallback: bool = False) -> Respo
     except _UNAVAILABLE as exc:
         return _unavailable(exc, "refused")
     try:
-        verified = _verify(event, request, token, config)
+        if signed.key_id is None:
+            verified = _verify(event, request, token, config)
+        else:
+            verified = _verify_shared(event, request, signed, token, values, config)
     except TooLargeError as exc:
         return _refused(exc, None, None)
     except SignatureError as exc:
         return _refused(exc, exc.url, event)
+    except _UNAVAILABLE as exc:  # the signing keys, read on demand through the extension
+        return _unavailable(exc, "refused")
     logs.bind(
         call_sid=verified.twilio_param("CallSid"),
         message_sid=verified.twilio_param("MessageSid"),
+        # Which key signed: once the old one no longer shows up, its entry can go.
+        signing_key=signed.key_id,
     )
     try:
         result = answer(verified, values)
@@ -108,6 +120,7 @@ def _refused(exc: TooLargeError | SignatureError, url: str | None, event: dict |
     if event is not None:
         names.update(name for name, _ in parse_qsl(_body(event), keep_blank_values=True))
     extra = {"reason": exc.reason, "url": address or None, "parameters": sorted(names)[:_NAMES]}
+    extra.update(exc.extra)
     logger.warning("webhook signature rejected", extra=extra)
     return responses.plain(403, FORBIDDEN)
 
@@ -126,16 +139,22 @@ def _body(event: dict) -> str:
 
 
 def _verify(
-    event: dict, request: Request, token: str, config: settings.Settings
+    event: dict,
+    request: Request,
+    token: str,
+    config: settings.Settings,
+    key_secret: str | None = None,
 ) -> VerifiedRequest:
     """verify() with the cached token, then, on a mismatch, with the token read afresh.
 
     Twilio signs with a rotated token at once, while this container and the extension may hold
     the old one for minutes; parameters.reread allows one forced read per ten seconds, so a
-    flood of forged signatures costs SSM next to nothing.
+    flood of forged signatures costs SSM next to nothing. key_secret, a SharedKey's secret, is
+    accepted beside the token.
     """
+    secrets = token if key_secret is None else (key_secret, token)
     try:
-        return verify(event, request.headers, request.raw_body, token, config.public_url)
+        return verify(event, request.headers, request.raw_body, secrets, config.public_url)
     except SignatureError as exc:
         if exc.reason != MISMATCH:
             raise
@@ -143,4 +162,34 @@ def _verify(
         if fresh is None or fresh == token:
             raise
         logger.info("auth token changed in the parameter store; using the new one")
-        return verify(event, request.headers, request.raw_body, fresh, config.public_url)
+        secrets = fresh if key_secret is None else (key_secret, fresh)
+        return verify(event, request.headers, request.raw_body, secrets, config.public_url)
+
+
+def _verify_shared(
+    event: dict,
+    request: Request,
+    signed: Signed,
+    token: str,
+    values: parameters.Parameters,
+    config: settings.Settings,
+) -> VerifiedRequest:
+    """verify() for a request whose settings header names a SharedKey.
+
+    HMAC-SHA256 takes that key's secret alone (an unknown key: 403, after one forced read of
+    the keys). HMAC-SHA1 under a key: twilio's libraries check it with the key's secret, this
+    app with the auth token as well, since whoever holds the token can sign without the header.
+    """
+    key_id = signed.key_id or ""
+    try:
+        if signed.algorithm == HMAC_SHA1:
+            secret = sharedkeys.secret_for(key_id, values, config, reread=False)
+            return _verify(event, request, token, config, key_secret=secret)
+        secret = sharedkeys.secret_for(key_id, values, config)
+        if secret is None:
+            url = next(iter(base_urls(event, config.public_url)), None)
+            raise SignatureError(UNKNOWN_KEY, url)
+        return verify(event, request.headers, request.raw_body, secret, config.public_url)
+    except SignatureError as exc:
+        exc.extra.setdefault("signing_key", key_id)
+        raise

@@ -10,7 +10,8 @@ carries a valid signature (HMAC is cheap). Candidates, in order:
 
 each with the query re-encoded as this app encodes its own URLs (canonical: everything but
 ``A-Z a-z 0-9 _ . - ~`` percent-encoded, space as ``+``; the twimlets' PHP-style form, which also
-encodes ``~``) and in the usual hand-written variants.
+encodes ``~``) and in the usual hand-written variants. The auth token signs with HMAC-SHA1; a
+SharedKey (Twilio's Webhooks API) signs the same string with the algorithm its header names.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from urllib.parse import quote, unquote, urlencode
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-twilio-signature"
+SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
+HMAC_SHA1 = "HMAC_SHA1"
+HMAC_SHA256 = "HMAC_SHA256"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # Characters people and tools leave raw in query strings; the strict form encodes them. Never
 # "&" (it splits pairs) and, in names, never "=" (it ends the name): then every candidate URL
@@ -42,17 +46,26 @@ _LENIENT_VALUE_SAFE = _LENIENT_SAFE + "="
 # and caps what an unsigned request can make us hash. Twilio posts a few dozen fields.
 MAX_BODY_BYTES = 64 * 1024
 MAX_FIELDS = 256
-# base64 of the 20 bytes of an HMAC-SHA1.
+# base64 of the 20 bytes of an HMAC-SHA1, of the 32 of an HMAC-SHA256.
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
+_SIGNATURE_SHA256 = re.compile(r"[A-Za-z0-9+/]{43}=")
+_DIGESTS = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
+# SharedKey ids look like webhooks_sharedkey_...; the settings header is a few dozen characters.
+_KEY_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+_ALGORITHM = re.compile(r"[A-Z0-9_-]{1,32}")
+MAX_SETTINGS = 512
+MALFORMED_SETTINGS = "malformed X-Twilio-Webhooks-Signature-Settings"
 
 
 class SignatureError(Exception):
     """The request carries no valid X-Twilio-Signature for any URL it may have been sent to."""
 
-    def __init__(self, reason: str, url: str | None) -> None:
+    def __init__(self, reason: str, url: str | None, extra: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.url = url
+        # Log fields beside the reason (a key id, an algorithm): never a secret.
+        self.extra = dict(extra or {})
 
 
 MISMATCH = "signature does not match"
@@ -93,6 +106,14 @@ class Params:
             if n == name:
                 return v
         return default
+
+
+class Signed(NamedTuple):
+    """What a request says about its signature, read before any secret is."""
+
+    signature: str
+    algorithm: str = HMAC_SHA1
+    key_id: str | None = None  # the SharedKey the settings header names; None: the auth token
 
 
 class VerifiedRequest(NamedTuple):
@@ -247,19 +268,51 @@ def _with_default_port(url: str) -> str:
     return f"{scheme}://{host}:{443 if scheme == 'https' else 80}{slash}{path}"
 
 
-def signature_of(key: bytes, url: str, suffix: str) -> str:
-    """X-Twilio-Signature for url and the signed parameter suffix: base64 HMAC-SHA1."""
-    digest = hmac.new(key, (url + suffix).encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+def signature_of(key: bytes, url: str, suffix: str, digest: Any = hashlib.sha1) -> str:
+    """X-Twilio-Signature for url and the signed parameter suffix: base64 HMAC-SHA1 (the auth
+    token's), or with digest hashlib.sha256 a SharedKey's HMAC-SHA256."""
+    mac = hmac.new(key, (url + suffix).encode("utf-8"), digest).digest()
+    return base64.b64encode(mac).decode("ascii")
 
 
-def precheck(event: dict[str, Any], headers: Any) -> str:
-    """Refuse what Twilio never sends, before the body is decoded or anything is hashed.
-
-    Returns the X-Twilio-Signature header.
+def signature_settings(value: str) -> tuple[str, str | None]:
+    """The algorithm and key id of X-Twilio-Webhooks-Signature-Settings ``key=<id>,algorithm=…``
+    (spaces, the algorithm's case and other names ignored, as twilio's RequestValidator does; no
+    algorithm: HMAC_SHA1; an empty header: the auth token's).
 
     Raises:
-        SignatureError: no signature, or one that is not 28 characters of base64.
+        SignatureError: not name=value parts, a name twice, a bad key id, an algorithm this app
+            does not know, or HMAC_SHA256 without a key.
+    """
+    if not value.strip():
+        return HMAC_SHA1, None
+    fields: dict[str, str] = {}
+    for part in value.split(",") if len(value) <= MAX_SETTINGS else ("",):
+        name, separator, field = part.partition("=")
+        name, field = name.strip(), field.strip()
+        if not separator or not name or not field or name in fields:
+            raise SignatureError(MALFORMED_SETTINGS, None)
+        fields[name] = field
+    key_id = fields.get("key")
+    if key_id is not None and not _KEY_ID.fullmatch(key_id):
+        raise SignatureError(MALFORMED_SETTINGS, None)
+    algorithm = fields.get("algorithm", HMAC_SHA1).upper()
+    if algorithm not in _DIGESTS:
+        named = {"algorithm": algorithm} if _ALGORITHM.fullmatch(algorithm) else {}
+        raise SignatureError("unsupported signature algorithm", None, named)
+    if algorithm == HMAC_SHA256 and key_id is None:
+        raise SignatureError("HMAC_SHA256 without a signing key", None)
+    return algorithm, key_id
+
+
+def precheck(event: dict[str, Any], headers: Any) -> Signed:
+    """Refuse what Twilio never sends, before the body is decoded or anything is hashed.
+
+    Returns the X-Twilio-Signature header with the algorithm and key the settings header names.
+
+    Raises:
+        SignatureError: no signature, a settings header signature_settings refuses, or a
+            signature that is not 28 characters of base64 (44 for HMAC-SHA256).
         TooLargeError: a body over MAX_BODY_BYTES (as sent, base64 or not), or with more than
             MAX_FIELDS fields.
     """
@@ -273,9 +326,16 @@ def precheck(event: dict[str, Any], headers: Any) -> str:
     signature = headers.get(SIGNATURE_HEADER) or ""
     if not signature:
         raise SignatureError("missing X-Twilio-Signature", None)
-    if not _SIGNATURE.fullmatch(signature):
-        raise SignatureError("malformed X-Twilio-Signature", None)
-    return signature
+    settings = headers.get(SETTINGS_HEADER)
+    if not settings:  # the auth token's HMAC-SHA1, as before SharedKeys
+        if not _SIGNATURE.fullmatch(signature):
+            raise SignatureError("malformed X-Twilio-Signature", None)
+        return Signed(signature)
+    algorithm, key_id = signature_settings(settings)
+    shape = _SIGNATURE_SHA256 if algorithm == HMAC_SHA256 else _SIGNATURE
+    if not shape.fullmatch(signature):
+        raise SignatureError("malformed X-Twilio-Signature", None, {"algorithm": algorithm})
+    return Signed(signature, algorithm, key_id)
 
 
 def _separators(body: str | bytes, encoded: bool) -> int:
@@ -295,10 +355,13 @@ def verify(
     event: dict[str, Any],
     headers: Any,
     raw_body: bytes,
-    auth_token: str,
+    secret: str | tuple[str, ...],
     public_url: str | None,
 ) -> VerifiedRequest:
     """Check X-Twilio-Signature against the candidate URLs, stopping at the first match.
+
+    secret is the auth token, or the secret of the SharedKey the settings header names (or a
+    few: any of them passes), used with the algorithm that header names.
 
     Computed here rather than with twilio's RequestValidator, which always computes two HMACs
     and re-parses the URL: a webhook's budget is a few dozen microseconds. The tests sign with
@@ -309,7 +372,7 @@ def verify(
             against, or no match.
         TooLargeError: more body or fields than any webhook Twilio sends.
     """
-    signature = precheck(event, headers)
+    signature, algorithm, _ = precheck(event, headers)
     candidates = _iter_candidates(event, public_url)
     first = next(candidates, None)
     if first is None:
@@ -340,13 +403,15 @@ def verify(
             raise SignatureError("a body that is neither form-encoded nor hashed", first)
         form = Params(parse_form(body))
         suffix = _signed_suffix(form)
-    key = auth_token.encode("utf-8")
+    keys = [s.encode("utf-8") for s in ((secret,) if isinstance(secret, str) else secret)]
+    digest = _DIGESTS[algorithm]
     route = route_path(event.get("requestContext") or {}, event.get("pathParameters"))
     for url in itertools.chain((first,), candidates):
         # Twilio sometimes signs the URL with the scheme's default port written out.
         if any(
-            hmac.compare_digest(signature_of(key, signed, suffix), signature)
+            hmac.compare_digest(signature_of(key, signed, suffix, digest), signature)
             for signed in (url, _with_default_port(url))
+            for key in keys
         ):
             base = url.split("?", 1)[0]
             base = base[: -len(route)] if base.endswith(route) else base

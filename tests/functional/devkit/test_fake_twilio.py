@@ -1130,6 +1130,7 @@ def test_control_endpoints(fake: FakeTwilio, client: Client) -> None:
         "callback_delay": 0.2,
         "callback_faults": [],
         "callback_late_seconds": 3.0,
+        "signing_key": None,
     }
 
     with pytest.raises(TwilioRestException) as caught:

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.aws import clients, parameters
 from chalicelib.core import settings
+from chalicelib.webhooks import gate
 from devkit import demo
 from devkit.events import rest_event, twilio_event
 from tests.functional.conftest import EXECUTE_API
@@ -255,7 +256,7 @@ def test_a_rotated_token_passes_on_its_first_request(caller, ssm, monkeypatch):
 
 def test_forged_signatures_force_at_most_one_read_per_ten_seconds(caller, ssm, monkeypatch):
     now = [0.0]
-    monkeypatch.setattr(parameters._forced, "_clock", lambda: now[0])
+    monkeypatch.setattr(parameters._allowance(gate.TOKEN), "_clock", lambda: now[0])
     reads = []
     real = parameters.fetch_one
     monkeypatch.setattr(parameters, "fetch_one", lambda name: reads.append(name) or real(name))
