@@ -22,7 +22,7 @@ CONFIG_KEYS = frozenset(
         "latency", "fault_rate", "faults", "fault_statuses", "fault_seed", "late_seconds",
         "create_after", "rewrite_bodies", "call_outcomes", "complete_after", "price_after",
         "message_price", "call_price", "callback_delay", "callback_faults",
-        "callback_late_seconds",
+        "callback_late_seconds", "signing_key",
     }
 )  # fmt: skip
 
