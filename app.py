@@ -2,7 +2,7 @@
 
 import os
 
-from chalice import Chalice, IAMAuthorizer, Rate
+from chalice import Chalice, CognitoUserPoolAuthorizer, IAMAuthorizer, Rate
 
 from chalicelib.core import logs, snapshot, warmup
 from chalicelib.webhooks import gate as webhook
@@ -28,6 +28,13 @@ iam = IAMAuthorizer()
 # Bodies that are not JSON reach api.handle, which answers 400 in the API's error shape, rather
 # than Chalice's own 415 body.
 JSON_API = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
+# Softphone users: the stage's user pool. `make package` (devkit/cognito.py) points the
+# authorizer at the pool the template creates; this placeholder names no pool, so a template
+# left unrewritten refuses every token (401), never admits one.
+softphone_users = CognitoUserPoolAuthorizer(
+    "SoftphoneUsers",
+    provider_arns=["arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_unset"],
+)
 
 
 # Twilio webhooks: no authorizer, the X-Twilio-Signature checked by webhook.handle is the auth.
@@ -79,6 +86,43 @@ def hours_sms_webhook():
     from chalicelib.flows import hours
 
     return webhook.handle(app.current_request, hours.text)
+
+
+@app.route("/voice/unanswered", methods=["GET", "POST"], content_types=TWILIO)
+def voice_unanswered_webhook():
+    from chalicelib.webhooks import voice
+
+    return webhook.handle(app.current_request, voice.unanswered)
+
+
+# Calls in the browser: the TwiML App's Voice URL, the Voice SDK token and the softphone page.
+@app.route("/client/voice", methods=["GET", "POST"], content_types=TWILIO)
+def client_voice_webhook():
+    from chalicelib.browser import calls
+
+    return webhook.handle(app.current_request, calls.answer)
+
+
+@app.route("/client/token", methods=["POST"], authorizer=softphone_users, content_types=JSON_API)
+def client_token():
+    from chalicelib.api import gate as api
+    from chalicelib.browser import tokens
+
+    return api.handle(app.current_request, tokens.mint, body=False)
+
+
+@app.route("/phone", methods=["GET"])
+def softphone_page():
+    from chalicelib.browser import page
+
+    return page.page()
+
+
+@app.route("/phone/{name}", methods=["GET"])
+def softphone_file(name):
+    from chalicelib.browser import page
+
+    return page.asset(name)
 
 
 @app.route("/status/messages", methods=["GET", "POST"], content_types=TWILIO)

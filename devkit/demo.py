@@ -6,6 +6,7 @@ ACCOUNT_SID = "AC" + "0" * 31 + "1"  # all zeros: obviously not a real account
 AUTH_TOKEN = "local-demo-auth-token-not-a-secret"
 API_KEY_SID = "SK" + "0" * 31 + "1"
 API_KEY_SECRET = "local-demo-api-key-secret-not-a-secret"
+TWIML_APP_SID = "AP" + "0" * 31 + "1"  # the softphone's TwiML App, as fake as the account
 NUMBER = "+15005550006"  # Twilio's "valid" magic From number
 # The local stack's voicemail sender: a reserved example domain, obviously not a real mailbox.
 VOICEMAIL_FROM = "voicemail@switchboard.example"

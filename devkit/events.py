@@ -67,12 +67,15 @@ def rest_event(
     base_path: str = "",
     base64_body: bool = False,
     local: bool = False,
+    claims: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Build the event API Gateway sends for a request to url.
 
     On an execute-api host the first path segment is the stage; on any other host base_path (a
     custom domain's base-path mapping, e.g. "/tel") is the prefix. With local, the event has
-    chalice local's shape: no stage, no domain name, no request id, lower-case headers.
+    chalice local's shape: no stage, no domain name, no request id, lower-case headers. claims
+    are a Cognito authorizer's, as API Gateway passes them once it has checked the ID token
+    (REST APIs pass every claim as a string).
     """
     parts = urlsplit(url)
     raw_path = parts.path or "/"
@@ -120,6 +123,8 @@ def rest_event(
                 "resourceId": "r1",
             }
         )
+    if claims is not None:
+        context["authorizer"] = {"claims": dict(claims)}
     return {
         "resource": resource,
         "path": route_path,

@@ -38,7 +38,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from devkit import extension_layer, throttles
+from devkit import cognito, extension_layer, throttles
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAPSTART_FUNCTION = "APIHandler"  # the webhooks and the API: the one function callers wait on
@@ -159,6 +159,7 @@ def merge(template: Path, options: Options) -> None:
         enable_snapstart(document)
     extension_layer.add_to_template(document)
     throttles.add_to_template(document)
+    cognito.add_to_template(document)
     _substitute_policy_parameters(document)
     template.write_text(json.dumps(document, indent=2) + "\n")
 

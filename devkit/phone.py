@@ -188,8 +188,12 @@ class Phone:
         outcomes: Mapping[str, str] | None = None,
         echo: Callable[[Step], None] | None = None,
         ask: Callable[[], str | None] | None = None,
+        application_sid: str | None = None,
     ) -> None:
         self.transport = transport
+        # Set for a browser user's call (caller "client:NAME"): Twilio's request to the TwiML
+        # App's Voice URL carries its SID, and To is what the browser asked to dial.
+        self.application_sid = application_sid
         self.caller = caller
         self.number = number
         self.digits = list(digits)
@@ -212,6 +216,8 @@ class Phone:
     def call(self, url: str, *, method: str = "POST") -> Transcript:
         """Place the call at url, run it to its end, then post any transcription callbacks."""
         params = self._call_params(self.caller, self.number, "inbound")
+        if self.application_sid is not None:
+            params.update({"ApplicationSid": self.application_sid, "Called": ""})
         self._run("caller", _Next(url, method, {}), params, self.digits)
         for callback_url, extra in self._callbacks:
             reply = self._request("caller", "POST", callback_url, {**params, **extra})
@@ -371,11 +377,16 @@ class Phone:
             return None
         # Who is dialled: phone numbers, Twilio Client identities, SIP addresses alike.
         targets = [n for n in verb if n.tag in ("Number", "Client", "Sip")]
-        numbers = [(n.text or "").strip() for n in targets]
+        numbers = [
+            ("client:" if n.tag == "Client" else "") + (n.text or "").strip() for n in targets
+        ]
         urls = [n.get("url") for n in targets]
         if not numbers and (verb.text or "").strip():
             numbers, urls = [(verb.text or "").strip()], [None]
         self._step(leg, "Dial", ", ".join(numbers), attrs)
+        for name in numbers:
+            if name.startswith("client:"):  # a browser user's phone rings
+                self._step(f"callee {name}", "Ringing")
         script = self.legs.pop(0) if self.legs else Leg()
         status = next((self.outcomes[n] for n in numbers if n in self.outcomes), script.status)
         if not numbers:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from chalicelib.telephony import identities
 from devkit import demo, stack
 from devkit.events import SharedKey
 from devkit.phone import Leg, OverHttp, Phone, Transcript, Transport, line
@@ -189,6 +190,20 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     state = stack.read_state()
     number = args.to or script.get("to") or demo.NUMBER
     url = args.url or script.get("url")
+    client = getattr(args, "client", None)
+    application = None
+    if client is not None:
+        # A browser user's call: Twilio requests the TwiML App's Voice URL, /client/voice.
+        if not identities.valid(client):
+            _fail(f"--client {client!r} is not a Twilio Client identity (letters, digits, _.@-)")
+            return 2
+        if not (args.to or script.get("to")):
+            _fail("--client needs --to: the number or client:NAME the browser user dials")
+            return 2
+        application = args.application_sid or (demo.TWIML_APP_SID if state else None)
+        if not application:
+            return _fail("pass --application-sid (the stage's voice/twiml_app_sid)")
+        url = url or (state.get("app_url", "") + "/client/voice" if state else "")
     if not url and transport is None:
         # As Twilio does: the number's configured voice URL (`numbers configure` changes it).
         url = configured_voice_url(number) or (state.get("app_url", "") + "/voice")
@@ -214,7 +229,10 @@ def call(args: argparse.Namespace, transport: Transport | None = None) -> int:
     digits = script.get("digits") or [d for d in (args.digits or "").split(",") if d]
     phone = Phone(
         transport or OverHttp(token or "", shared_key=_shared_key(args)),
-        caller=args.sender or script.get("from") or "+15105551212",
+        caller=f"client:{client}"
+        if client
+        else args.sender or script.get("from") or "+15105551212",
+        application_sid=application,
         number=number,
         digits=[None if d == "-" else d for d in digits],
         legs=legs,
@@ -294,6 +312,16 @@ def add_parser(commands: Any) -> None:
     )
     place.add_argument(
         "--callee-keys", help="the keys a dialled person presses at a whisper (findme: 1)"
+    )
+    place.add_argument(
+        "--client",
+        metavar="NAME",
+        help="call as the browser user NAME (client:NAME) through /client/voice; --to is what "
+        "they dial: a number or client:OTHER",
+    )
+    place.add_argument(
+        "--application-sid",
+        help="the TwiML App's SID with --client (default: the local stack's demo app)",
     )
     place.add_argument("--script", help="a JSON or YAML script: inputs and expect_say/expect_dial")
     place.add_argument("--transcript", help="also write the transcript to this file")

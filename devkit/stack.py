@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devkit import console, demo, resources
+from devkit import cognito, console, demo, resources
 from devkit.moto_server import MotoServer
 from devkit.ssm_extension import ExtensionServer
 
@@ -82,13 +82,21 @@ def _client(service: str, moto_url: str) -> Any:
 
 def seed(moto_url: str) -> dict[str, str]:
     """Demo parameters in SSM (every twimlet's: the voicemail sender, verified in the local
-    SES), and the table and queues of infra/resources.json (stage dev)."""
-    values = {**demo.parameters(), "voicemail/from_email": (demo.VOICEMAIL_FROM, "String")}
+    SES; the softphone's API key and TwiML App), the table and queues of infra/resources.json
+    (stage dev), and the softphone's user pool with its demo user."""
+    values = {
+        **demo.parameters(api_key=True),
+        "voicemail/from_email": (demo.VOICEMAIL_FROM, "String"),
+        "voice/twiml_app_sid": (demo.TWIML_APP_SID, "String"),
+    }
     demo.put_parameters(_client("ssm", moto_url), demo.SSM_PATH, values)
     _client("ses", moto_url).verify_email_identity(EmailAddress=demo.VOICEMAIL_FROM)
-    return resources.create(
+    names = resources.create(
         "dev", dynamodb=_client("dynamodb", moto_url), sqs=_client("sqs", moto_url)
     )
+    pool = cognito.create_local(_client("cognito-idp", moto_url), "dev")
+    names["UserPoolClientId"] = pool["client_id"]
+    return names
 
 
 def wait_for_port(host: str, port: int, *, timeout: float, process: Any = None) -> None:
@@ -176,6 +184,9 @@ def run(port: int = 8000) -> int:
                 "SWITCHBOARD_SSM_PATH": demo.SSM_PATH,
                 "SWITCHBOARD_TABLE": names["MessagesTable"],
                 "SWITCHBOARD_QUEUE": names["SendQueue"],
+                # The softphone page signs in against the moto server's Cognito.
+                "SWITCHBOARD_USER_POOL_CLIENT_ID": names["UserPoolClientId"],
+                "SWITCHBOARD_COGNITO_URL": moto_url,
             }
         )
         # The dev stage reads parameters through the Lambda extension's port; serve it.
@@ -278,6 +289,10 @@ Try, in another terminal:
   {py} -m devkit send --to +15105551212 --body "Hello from Switchboard"
   # schedule one for two minutes from now; the local dispatcher and worker send it
   {py} -m devkit send --to +15105551212 --body "Reminder" --in 120
+  # the softphone page: sign in as {cognito.DEMO_USER} / {cognito.DEMO_PASSWORD}. Offline it signs
+  # in and gets its token, but Twilio's voice servers are out of reach: the phone places calls
+  open {app_url}/phone
+  {py} -m devkit phone call --client {cognito.DEMO_USER} --to +15105551212
 
 Ctrl-C stops everything.
 """

@@ -15,6 +15,7 @@ from chalicelib.core import responses, settings
 from chalicelib.core.errors import (
     ConfigurationError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     TryLaterError,
     UnavailableError,
@@ -43,8 +44,11 @@ class ApiContext:
         base_url: str | None,
         path: dict[str, str] | None = None,
         query: dict[str, list[str]] | None = None,
+        claims: dict[str, Any] | None = None,
     ) -> None:
         self.settings = config
+        # A Cognito authorizer's claims (API Gateway checked the token); None on IAM routes.
+        self.claims = claims
         self.base_url = base_url
         self.path = path or {}
         self.query = query or {}
@@ -100,6 +104,7 @@ def handle(
             request_base_url(request, config.public_url),
             request.uri_params,
             multi,
+            ((request.context or {}).get("authorizer") or {}).get("claims"),
         )
         wanted = _idempotency_key(request) if idempotent else None
         if wanted is not None:
@@ -171,6 +176,8 @@ def _error_response(exc: Exception) -> tuple[Response, bool]:
         return response, False
     if isinstance(exc, NotFoundError):
         return responses.json_error(404, exc.message), False
+    if isinstance(exc, ForbiddenError):
+        return responses.json_error(403, exc.message), False
     if isinstance(exc, ConflictError):
         extra = {"reason": exc.reason} if exc.reason else {}
         return responses.json_error(409, exc.message, **extra, **exc.details), False

@@ -52,3 +52,11 @@ class ConfigurationError(Exception):
         super().__init__(message)
         self.message = message
         self.parameter = parameter
+
+
+class ForbiddenError(Exception):
+    """The caller is known but may not do this (a browser user outside the softphone group)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

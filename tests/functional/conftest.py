@@ -83,6 +83,8 @@ def environment(
     # backoff. Tests of those set the rate themselves; test_pacing.py's end-to-end test runs
     # the default rate (a scheduled message, a broadcast, a retry after a 429).
     monkeypatch.setenv("SWITCHBOARD_SEND_RATE", "1000")
+    # The softphone page's user pool client (tests/functional/browser start a real one).
+    monkeypatch.setenv("SWITCHBOARD_USER_POOL_CLIENT_ID", "test-softphone-client")
     settings.reset()
     yield
     settings.reset()
@@ -236,6 +238,7 @@ class Caller:
         base: str = EXECUTE_API,
         method: str = "POST",
         headers: dict[str, str] | None = None,
+        claims: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         body = None
         if payload is not None:
@@ -247,6 +250,7 @@ class Caller:
             body=body,
             headers={"Content-Type": "application/json", **(headers or {})},
             base_path=_base_path(base),
+            claims=claims,
         )
         response = self.invoke(event)
         response["json"] = json.loads(response["body"]) if response["body"] else None

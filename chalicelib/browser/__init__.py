@@ -1,0 +1,1 @@
+"""Calls in the browser: Voice SDK tokens, the TwiML App route and the softphone page."""
