@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench package deploy destroy clean
+.PHONY: install run test lint format bench package deploy destroy clean browser
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Python 3.11+ is required"; exit 1; }
@@ -21,10 +21,25 @@ run: $(STAMP)
 
 # One pytest worker per core (each with its own moto server and local Twilio); a file's tests
 # stay on one worker, so a module's fixtures (the packaged app) are built once.
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -n auto --dist loadfile
+
+# The softphone page's tests drive Debian's chromium (Playwright's own browser download is not
+# used): installed here when missing, as root with apt; elsewhere those tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian's chromium for the softphone page's tests"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends chromium >/dev/null; } \
+			|| echo "chromium could not be installed: the softphone page's browser tests will skip"; \
+		else \
+			echo "no $(CHROMIUM) and no root apt: the softphone page's browser tests will skip"; \
+		fi; \
+	fi
 
 # The benchmark: minutes, not seconds; writes BENCHMARKS.md.
 bench: $(STAMP)

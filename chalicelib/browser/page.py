@@ -57,7 +57,7 @@ def policy(cognito: str) -> str:
             "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
-            f"connect-src 'self' {origin} https://eventgw.twilio.com wss://*.twilio.com",
+            f"connect-src 'self' {origin} https://eventgw.twilio.com https://sdk.twilio.com wss://*.twilio.com",
             "media-src 'self' https://sdk.twilio.com blob:",
             "base-uri 'none'",
             "form-action 'none'",

@@ -27,9 +27,7 @@ BROWSER_CALL = {
 
 @pytest.fixture
 def softphone(ssm):
-    demo.put_parameters(
-        ssm, demo.SSM_PATH, {"voice/twiml_app_sid": (demo.TWIML_APP_SID, "String")}
-    )
+    demo.put_parameters(ssm, demo.SSM_PATH, {"voice/twiml_app_sid": (demo.TWIML_APP_SID, "String")})
     parameters.reset()
     return ssm
 
