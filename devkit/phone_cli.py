@@ -43,7 +43,7 @@ VERBS = frozenset(
 _EVENTS = frozenset(
     {
         "302", "HTTP error", "Empty", "Bad XML", "Pressed", "No input", "Hung up", "End",
-        "Answered", "Connected", "Dial ended", "Transcription",
+        "Answered", "Ringing", "Connected", "Dial ended", "Transcription",
     }
 )  # fmt: skip
 OUTCOMES = ("completed", "busy", "no-answer", "failed")

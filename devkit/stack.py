@@ -275,7 +275,7 @@ def banner(app_url: str, moto_url: str, twilio_url: str) -> str:
     return f"""
 Switchboard is running locally (no AWS account, no Twilio account):
   app (chalice local, stage dev)   {app_url}
-  AWS (moto server: SSM, DynamoDB, SQS, SES, S3)  {moto_url}
+  AWS (moto server: SSM, DynamoDB, SQS, SES, S3, Cognito)  {moto_url}
   Parameters and Secrets extension  http://127.0.0.1:{EXTENSION_PORT} (backed by the moto server)
   AWS faults (500, throttle, hang, lost)  {py} -m devkit faults aws --help  ({moto_url}/_faults)
   schedules and queue worker       running (python -m devkit.worker)

@@ -306,6 +306,47 @@ def test_the_voicemail_twimlet_works_out_of_the_box(stack):
     assert "voicemail email sent" in devkit("logs", "--since", "5m").stdout
 
 
+def test_the_softphone_example_and_page_work_out_of_the_box(stack):
+    """The banner's softphone lines: the page is served with the local pool's settings, its
+    demo user signs in against the moto server's Cognito, and the printed browser call runs."""
+    import requests
+
+    _, port, banner = stack
+    page = requests.get(f"http://127.0.0.1:{port}/phone", timeout=10)
+    assert page.status_code == 200, page.text
+    assert "data-client-id=" in page.text
+    result = subprocess.run(
+        _example(banner, ".venv/bin/python -m devkit phone call --client"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Dial" in result.stdout and "+15105551212" in result.stdout
+    moto = next(line.split()[-1] for line in banner.splitlines() if "(moto server" in line)
+    signed_in = requests.post(
+        moto,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+        },
+        json={
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "ClientId": page.text.split('data-client-id="')[1].split('"')[0],
+            "AuthParameters": {"USERNAME": "alice", "PASSWORD": "Local-demo-password-1"},
+        },
+        timeout=10,
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["AuthenticationResult"]["IdToken"]
+    grant = requests.post(
+        f"http://127.0.0.1:{port}/client/token", headers={"Authorization": token}, timeout=10
+    )
+    assert grant.status_code == 200, grant.text
+    assert grant.json()["identity"] == "alice"
+
+
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
     process.send_signal(signal.SIGINT)

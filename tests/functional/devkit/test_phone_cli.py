@@ -117,9 +117,9 @@ def test_client_and_sip_nouns_are_dialled_too():
             )
             return Reply(200, {}, body)
 
-    phone = Phone(Twiml(), outcomes={"alice": "busy"})
+    phone = Phone(Twiml(), outcomes={"client:alice": "busy"})
     verbs = phone.call("https://example.com/voice").verbs()
-    assert ("Dial", "alice, sip:bob@example.com") in verbs
+    assert ("Dial", "client:alice, sip:bob@example.com") in verbs
     assert ("Dial ended", "busy") in verbs
 
 
@@ -139,3 +139,47 @@ def test_a_url_that_is_no_url_is_a_usage_error(app, capsys):
     assert run(app, "call", "--url", "not a url") == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --url 'not a url' is not an http(s) URL")
+
+
+@pytest.fixture
+def softphone(ssm):
+    from chalicelib.aws import parameters
+
+    demo.put_parameters(
+        ssm,
+        demo.SSM_PATH,
+        {
+            "voice/twiml_app_sid": (demo.TWIML_APP_SID, "String"),
+            "voice/ring_clients": ("alice,bob", "String"),
+        },
+    )
+    parameters.reset()
+    return ssm
+
+
+def test_a_browser_user_calls_a_number_through_the_twiml_app(app, softphone, capsys):
+    url = f"{EXECUTE_API}/client/voice"
+    argv = ["call", "--client", "alice", "--to", "+14155550123", "--url", url]
+    assert run(app, *argv, "--application-sid", demo.TWIML_APP_SID) == 0
+    out = capsys.readouterr().out
+    assert "Dial" in out and "+14155550123" in out
+    # and another browser user
+    argv[4] = "client:bob"
+    assert run(app, *argv, "--application-sid", demo.TWIML_APP_SID) == 0
+    assert "client:bob" in capsys.readouterr().out
+
+
+def test_a_browser_call_needs_what_it_dials(app, softphone, capsys):
+    assert run(app, "call", "--client", "alice", "--url", f"{EXECUTE_API}/client/voice") == 2
+    assert "--client needs --to" in capsys.readouterr().err
+    assert run(app, "call", "--client", "a b", "--to", "+14155550123") == 2
+    assert "not a Twilio Client identity" in capsys.readouterr().err
+
+
+def test_an_incoming_call_rings_the_browser_users_then_the_greeting(app, softphone, capsys):
+    url = f"{EXECUTE_API}/voice"
+    assert run(app, "call", "--url", url, "--dial-outcome", "no-answer") == 0
+    out = capsys.readouterr().out
+    assert "client:alice, client:bob" in out
+    assert "callee client:alice" in out and "Ringing" in out
+    assert "Hello World" in out  # /voice/unanswered, after nobody picked up
