@@ -250,6 +250,9 @@ def deploy(stage: str, *, region: str | None = None, overrides: dict[str, str] |
     print(f"deployed {stack_name(stage)}: {endpoint}")
     for label, url in webhook_urls(endpoint).items():
         print(f"  {label:24} {url}")
+    if outputs.get("SoftphoneURL"):
+        print(f"  {'softphone page':24} {outputs['SoftphoneURL']}")
+        print(f"  {'TwiML App Voice URL':24} {endpoint.rstrip('/')}/client/voice")
     if number:
         _configure(number, endpoint)
     return outputs
@@ -287,6 +290,9 @@ def destroy(stage: str, *, region: str | None = None) -> None:
     print(f"  the parameters under /switchboard/{stage} (not the stack's). Delete them: aws ssm "
           f"get-parameters-by-path --path /switchboard/{stage} --recursive, then "
           "aws ssm delete-parameters --names …")  # fmt: skip
+    print(f"  the softphone user pool switchboard-{stage}-softphone (Retain, deletion protection: "
+          "its users). Delete it: turn deletion protection off, then aws cognito-idp "
+          "delete-user-pool --user-pool-id …")  # fmt: skip
     print(f"  the artifact bucket {bucket_name(account, session.region_name)} (other stages use "
           "it). Delete it when none does: aws s3 rb --force s3://…")  # fmt: skip
 

@@ -17,12 +17,11 @@ from pathlib import Path
 
 from chalice.app import Response
 
-from chalicelib.core import responses
+from chalicelib.core import responses, settings
 
 STATIC = Path(__file__).with_name("static")
-# Settings from the template (chalicelib/core/settings.py lists them).
-CLIENT_ID = "SWITCHBOARD_USER_POOL_CLIENT_ID"
-COGNITO_URL = "SWITCHBOARD_COGNITO_URL"
+CLIENT_ID = settings.USER_POOL_CLIENT_ID
+COGNITO_URL = settings.COGNITO_URL
 ASSETS = {
     "phone.js": "text/javascript; charset=utf-8",
     "phone.css": "text/css; charset=utf-8",

@@ -31,6 +31,11 @@ SEND_RATE = "SWITCHBOARD_SEND_RATE"
 # Twilio attempts per message before it is failed.
 SEND_MAX_ATTEMPTS = "SWITCHBOARD_SEND_MAX_ATTEMPTS"
 
+# The softphone page (chalicelib/browser/page.py reads them): the user pool's app client, set by
+# the template, and Cognito's API endpoint when it is not the region's (the local stack's moto).
+USER_POOL_CLIENT_ID = "SWITCHBOARD_USER_POOL_CLIENT_ID"
+COGNITO_URL = "SWITCHBOARD_COGNITO_URL"
+
 DEFAULT_SECRETS_TTL = 300.0
 DEFAULT_SECRETS_MAX_STALE = 3600.0
 DEFAULT_RETENTION_DAYS = 90.0

@@ -32,9 +32,10 @@ def extension(ssm, app, monkeypatch):
 
 def test_voice_reads_only_the_names_it_needs(caller, extension):
     assert caller.webhook("/voice", CALL)["body"] == HELLO
-    assert extension.requests == 2  # twilio/auth_token and voice/greeting
+    # twilio/auth_token, voice/ring_clients (none: no browser rings) and voice/greeting
+    assert extension.requests == 3
     assert caller.webhook("/voice", CALL)["statusCode"] == 200
-    assert extension.requests == 2  # cached for the TTL
+    assert extension.requests == 3  # cached for the TTL
 
 
 def test_bad_signature_is_refused(caller, extension):

@@ -282,13 +282,14 @@ def test_through_the_extension_the_keys_are_one_more_name_read_on_demand(
 ):
     store(ssm, OLD)
     assert caller.webhook("/voice", CALL)["statusCode"] == 200
-    assert extension.requests == 2  # the auth token's path reads no keys
+    # the auth token's path reads no keys (twilio/auth_token, voice/ring_clients, voice/greeting)
+    assert extension.requests == 3
     assert caller.webhook("/voice", CALL, shared_key=OLD)["statusCode"] == 200
-    assert extension.requests == 3  # twilio/webhook_signing_keys, then cached
+    assert extension.requests == 4  # twilio/webhook_signing_keys, then cached
     store(ssm, OLD, NEW)  # the extension's cache and ours hold OLD alone
     assert caller.webhook("/voice", CALL, shared_key=NEW)["statusCode"] == 200  # forced read
     assert caller.webhook("/voice", CALL, shared_key=NEW)["statusCode"] == 200
-    assert extension.requests == 3
+    assert extension.requests == 4
 
 
 def test_keys_that_cannot_be_read_fail_closed(caller, ssm, extension, log_lines):
