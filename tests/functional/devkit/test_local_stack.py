@@ -46,7 +46,13 @@ def stack():
     assert "Ctrl-C stops everything" in "".join(banner), "".join(banner)
     yield process, port, "".join(banner)
     if process.poll() is None:
-        process.kill()
+        # SIGTERM: the stack stops its parts and removes its state file, which the CLI (and
+        # other tests' CLI calls) would otherwise take for a running stack.
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _example(banner: str, marker: str) -> list[str]:

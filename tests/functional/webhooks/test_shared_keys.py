@@ -352,6 +352,10 @@ def test_the_phone_over_http_sends_the_settings_header(ssm, monkeypatch):
     from devkit import phone_cli
     from devkit.phone import OverHttp
 
+    from devkit import stack
+
+    # This test's moto server, not a local stack another test (or a person) runs meanwhile.
+    monkeypatch.setattr(stack, "read_state", dict)
     store(ssm, OLD, NEW)
     seen = []
 
