@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 NOT_ALLOWED = "This call is not allowed."
 UNKNOWN = "Sorry, that is not a number or a user this phone can call."
 LIMITED = "Too many calls to that number. Please try again later."
+BUDGET = "Today's calling budget is spent. Please try again tomorrow."
 NO_CALLER_ID = "This phone cannot call numbers yet."
 TWIML_APP = "voice/twiml_app_sid"
 DEFAULT_FROM = "twilio/default_from"
@@ -71,7 +72,7 @@ def _dial_client(callee: str, caller: str) -> str:
 def _dial_number(request: VerifiedRequest, parameters: Parameters, to: str, caller: str) -> str:
     from chalicelib.aws import storage
     from chalicelib.core import settings
-    from chalicelib.guards import velocity
+    from chalicelib.guards import budget, spend, velocity
 
     if not to or to.startswith(identities.PREFIX):
         return _refuse(UNKNOWN)
@@ -84,9 +85,13 @@ def _dial_number(request: VerifiedRequest, parameters: Parameters, to: str, call
     if not caller_id:
         logger.error("browser call refused: no caller ID", extra={"parameter": DEFAULT_FROM})
         return _refuse(NO_CALLER_ID)
-    # Counted once per call: Twilio's retry of this request carries the same CallSid.
     table = storage.get_table(settings.load().require_table())
     now = clock.now()
+    # The budget holds browser calls too (their own price is Twilio's to bill: not in /spend).
+    if budget.reached(table, parameters, spend.day_of(now)):
+        logger.warning("browser call refused: daily budget spent", extra={"identity": caller})
+        return _refuse(BUDGET)
+    # Counted once per call: Twilio's retry of this request carries the same CallSid.
     token = f"client-{request.twilio_param('CallSid') or ''}"
     refused = velocity.take(table, velocity.send_limits(parameters, number, now), token)
     if refused is not None:

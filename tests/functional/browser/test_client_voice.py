@@ -193,3 +193,29 @@ def test_an_answered_call_hangs_up_when_it_ends(caller, softphone):
 def test_without_ring_clients_voice_greets_as_before(caller, softphone):
     (say,) = twiml(caller.webhook("/voice", CALL))
     assert say.text == "Hello World"
+
+
+def test_a_spent_daily_budget_holds_browser_calls_to_numbers(caller, softphone, frozen):
+    from decimal import Decimal
+
+    from chalicelib.aws import storage
+    from chalicelib.guards import spend
+    from devkit import resources
+
+    demo.put_parameters(softphone, demo.SSM_PATH, {"outbound/daily_budget_usd": ("5", "String")})
+    parameters.reset()
+    (dial,) = twiml(caller.webhook("/client/voice", BROWSER_CALL))
+    assert dial.tag == "Dial"
+    table = storage.get_table(resources.names("dev")["MessagesTable"])
+    day = spend.day_of(frozen.now)
+    table.update(
+        spend.day_key(day),
+        "ADD #t :spent",
+        names={"#t": "USD#total"},
+        values={":spent": Decimal(5)},
+    )
+    call = {**BROWSER_CALL, "CallSid": "CA" + "c" * 32}
+    assert refused(twiml(caller.webhook("/client/voice", call))).startswith("Today's calling")
+    # browser users can still call each other: a Client leg reaches no toll destination
+    (dial,) = twiml(caller.webhook("/client/voice", {**call, "To": "client:bob"}))
+    assert dial[0].tag == "Client"
