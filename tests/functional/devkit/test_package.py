@@ -18,7 +18,10 @@ from devkit import package as package_module
 
 ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-WEBHOOKS = ("/voice", "/sms", "/fallback", "/status/messages", "/status/calls")
+WEBHOOKS = (
+    "/voice", "/sms", "/fallback", "/status/messages", "/status/calls", "/voice/unanswered",
+    "/client/voice",
+)  # fmt: skip
 EXPECTED_ACTIONS = {
     "ssm:GetParametersByPath",
     "ssm:GetParameter",
@@ -126,12 +129,37 @@ def test_webhooks_are_open_and_api_routes_use_iam(package):
                 assert operation["security"] == [{"sigv4": []}], (path, method)
 
 
+def test_the_softphone_token_route_is_behind_the_stages_own_user_pool(package):
+    stage, out = package
+    template = json.loads((out / "sam.json").read_text())
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert body["paths"]["/client/token"]["post"]["security"] == [{"SoftphoneUsers": []}]
+    authorizer = body["securityDefinitions"]["SoftphoneUsers"]["x-amazon-apigateway-authorizer"]
+    assert authorizer == {
+        "type": "cognito_user_pools",
+        "providerARNs": [{"Fn::GetAtt": ["SoftphoneUserPool", "Arn"]}],
+    }
+    pool = template["Resources"]["SoftphoneUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}  # no sign-up
+    client = template["Resources"]["SoftphoneUserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False  # the page holds no secret
+    assert "ALLOW_USER_PASSWORD_AUTH" in client["ExplicitAuthFlows"]
+    group = template["Resources"]["SoftphoneUsersGroup"]["Properties"]
+    assert group["GroupName"] == "softphone"
+    variables = template["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["SWITCHBOARD_USER_POOL_CLIENT_ID"] == {"Ref": "SoftphoneUserPoolClient"}
+    # the page and its files are public: no authorizer
+    for path in ("/phone", "/phone/{name}"):
+        assert "security" not in body["paths"][path]["get"]
+
+
 def test_package_holds_the_app_and_nothing_local(package):
     _, out = package
     with zipfile.ZipFile(out / "deployment.zip") as bundle:
         names = bundle.namelist()
     assert "app.py" in names
     assert "chalicelib/webhooks/gate.py" in names
+    assert "chalicelib/browser/static/twilio.min.js" in names  # the page's files ship
     assert not any(n.startswith(("devkit/", "tests/", "boto3/", "botocore/")) for n in names)
 
 

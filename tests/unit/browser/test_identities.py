@@ -45,3 +45,13 @@ def test_ring_lists_keep_valid_names_in_order_once():
 )
 def test_groups_in_every_written_form(claim, expected):
     assert groups({"cognito:groups": claim}) == expected
+
+
+def test_packaging_refuses_a_template_without_the_pool_or_the_authorizer():
+    from devkit import cognito
+
+    with pytest.raises(RuntimeError, match="declares no SoftphoneUserPool"):
+        cognito.add_to_template({"Resources": {}})
+    api = {"RestAPI": {"Properties": {"DefinitionBody": {"securityDefinitions": {}}}}}
+    with pytest.raises(RuntimeError, match="no Cognito authorizer"):
+        cognito.add_to_template({"Resources": {**api, "SoftphoneUserPool": {}}})
