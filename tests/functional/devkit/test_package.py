@@ -130,7 +130,7 @@ def test_webhooks_are_open_and_api_routes_use_iam(package):
 
 
 def test_the_softphone_token_route_is_behind_the_stages_own_user_pool(package):
-    stage, out = package
+    _, out = package
     template = json.loads((out / "sam.json").read_text())
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     assert body["paths"]["/client/token"]["post"]["security"] == [{"SoftphoneUsers": []}]

@@ -349,10 +349,8 @@ def test_the_phone_over_http_sends_the_settings_header(ssm, monkeypatch):
     from http.server import BaseHTTPRequestHandler, HTTPServer
     from urllib.parse import parse_qsl
 
-    from devkit import phone_cli
+    from devkit import phone_cli, stack
     from devkit.phone import OverHttp
-
-    from devkit import stack
 
     # This test's moto server, not a local stack another test (or a person) runs meanwhile.
     monkeypatch.setattr(stack, "read_state", dict)
