@@ -4,7 +4,8 @@ import os
 
 from chalice import Chalice, CognitoUserPoolAuthorizer, IAMAuthorizer, Rate
 
-from chalicelib.core import logs, snapshot, warmup
+from chalicelib.core import logs, snapshot
+from chalicelib.runtime import warmup
 from chalicelib.webhooks import gate as webhook
 
 # Route modules are imported inside their handlers; which of them, and which SDK clients, are
@@ -259,5 +260,5 @@ def send_worker(event):
 
 
 # INIT runs at a full vCPU, the handler at the memory size's share: the worker and the schedules
-# load their SDKs here, the API handler only below 1,769 MB (chalicelib/core/warmup.py).
+# load their SDKs here, the API handler only below 1,769 MB (chalicelib/runtime/warmup.py).
 warmup.run(warmup.plan(os.environ))

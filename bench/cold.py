@@ -36,7 +36,7 @@ EXT = LAZY  # Switchboard on the extension path, nothing heavy at INIT (the earl
 
 class Variant(NamedTuple):
     """An app as one Lambda function runs it: Lambda's _HANDLER and memory size (they decide
-    Switchboard's INIT work, chalicelib/core/warmup.py; None: as outside Lambda)."""
+    Switchboard's INIT work, chalicelib/runtime/warmup.py; None: as outside Lambda)."""
 
     label: str
     app: App
@@ -234,7 +234,7 @@ def render(data: dict[str, Any]) -> str:
         "HTTP from the moto server in another process: through the extension stand-in "
         "(`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`) or through the SDK (`AWS_ENDPOINT_URL`). "
         "Switchboard runs as Lambda runs each function: `_HANDLER` and "
-        "`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` are set, and `chalicelib/core/warmup.py` decides "
+        "`AWS_LAMBDA_FUNCTION_MEMORY_SIZE` are set, and `chalicelib/runtime/warmup.py` decides "
         "from them what INIT loads. The /sms of Switchboard, of the quickstart (a module-scope "
         "boto3 `Table` resource, `put_item`) and of the lean SDK baselines "
         "(`bench/baselines/lean_sdk_app.py`: token through the extension, hmac, one "

@@ -17,7 +17,7 @@ from typing import Any
 from bench import cold
 from bench.proc import ROOT
 from bench.report import TIMES, table, verdict
-from chalicelib.core import warmup
+from chalicelib.runtime import warmup
 
 SIZES = (128, 256, 512, 1024, 1769)
 FULL_VCPU_MB = warmup.FULL_VCPU_MB
@@ -209,7 +209,7 @@ def render(data: dict[str, Any]) -> list[str]:
         "beside ours), TLS handshakes, and how Lambda's cores compare with this one.",
         "",
         f"Switchboard as deployed is the row its INIT rule gives at each size "
-        f"(`chalicelib/core/warmup.py`): the API handler loads its route modules, botocore's "
+        f"(`chalicelib/runtime/warmup.py`): the API handler loads its route modules, botocore's "
         f"DynamoDB client and twilio.rest during INIT below {FULL_VCPU_MB:,} MB and nothing "
         "heavy at or above it; the worker and the schedules always load their SDKs during INIT.",
         "",

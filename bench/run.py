@@ -182,7 +182,7 @@ def bought(results: dict[str, Any]) -> str:
 
         rows += [
             [
-                "INIT work by function and size (`chalicelib/core/warmup.py`): the worker and "
+                "INIT work by function and size (`chalicelib/runtime/warmup.py`): the worker and "
                 "the schedules load botocore's clients and twilio.rest during INIT; the API "
                 "handler does below 1,769 MB, with its route modules",
                 f"cold /sms {pair('sms', cold.LAZY, cold.EAGER)}; cold /voice pays "
@@ -368,12 +368,12 @@ def deployment(results: dict[str, Any]) -> str:
   not wait for a cold start while the configured number suffices; it is billed for every hour
   it is configured, used or not, and is set on a published version or an alias (the
   `snapstart` option's `live` alias is one; the stock template has none). Its INIT keeps no
-  caller waiting, so `chalicelib/core/warmup.py` then loads every SDK at any size.
+  caller waiting, so `chalicelib/runtime/warmup.py` then loads every SDK at any size.
 - **SnapStart** (`"snapstart": true` in a stage, README "Deploy"; off by default) replaces
   the API handler's INIT with the restore of a snapshot taken when the version is published.
   This benchmark cannot measure a restore (it needs Lambda's own microVMs), so it cannot say
   that SnapStart beats the modelled cold starts above; what it can say is what INIT then holds:
-  `chalicelib/core/warmup.py` imports the route modules, botocore and twilio.rest during a
+  `chalicelib/runtime/warmup.py` imports the route modules, botocore and twilio.rest during a
   SnapStart INIT (free at every restore) and builds no client, and the SnapStart function reads
   its parameters with `GetParametersByPath` (no extension), so its first /voice after a restore
   builds a botocore session and an SSM client at the handler's share of a vCPU. It is billed

@@ -3,7 +3,7 @@
 botocore is imported here on first use, not at module scope: a session and one client cost
 ~150 ms of CPU. Whether a function pays that during INIT (at a full vCPU, every cold start) or
 on the first event that writes (at the memory size's share) is decided per function and memory
-size in chalicelib/core/warmup.py: the API handler at its default size keeps it off /voice's
+size in chalicelib/runtime/warmup.py: the API handler at its default size keeps it off /voice's
 cold start, the worker and the schedules build theirs during INIT. Clients come from one
 botocore session rather than boto3.client(): boto3 adds its resource layer (~15 ms) that
 nothing here uses. Endpoint, region and credentials come from the environment as botocore

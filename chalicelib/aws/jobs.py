@@ -24,10 +24,10 @@ from chalicelib.core import clock, logs, settings
 logger = logging.getLogger(__name__)
 
 # kind -> "module:function"; imported on first use (the worker's INIT preloads the send path,
-# chalicelib/core/warmup.py), so a job of another kind loads only what it runs.
+# chalicelib/runtime/warmup.py), so a job of another kind loads only what it runs.
 HANDLERS = {
     "send": "chalicelib.worker.sender:send_job",
-    "price": "chalicelib.guards.costs:price_job",
+    "price": "chalicelib.worker.prices:price_job",
     "dispatch": "chalicelib.worker.dispatch:dispatch_job",
     "sms_notification": "chalicelib.worker.notifications:sms_notification",
     "voicemail_notification": "chalicelib.twimlets.voicemail:deliver_voicemail_notification",

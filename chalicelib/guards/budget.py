@@ -15,14 +15,13 @@ import logging
 import math
 import os
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib.aws import parameters
-from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
+from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError, TryLaterError
 from chalicelib.guards import spend
-from chalicelib.messaging import messages
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
@@ -131,75 +130,3 @@ def check_after_count(table: Table, day: str) -> None:
     # Unreadable now: the next check (a send, a price) announces it.
     with contextlib.suppress(parameters.ParameterStoreError, StorageError):
         reached(table, parameters.load(settings.load()), day)
-
-
-def hold(table: Table, record: dict[str, Any], now: float, config: settings.Settings) -> bool:
-    """True when the budget is spent: the worker's claim (`sending`) becomes `held`, its attempt
-    uncounted, for the dispatcher to release. A message that had an unclear answer is not held:
-    its lookup has just found it absent, and a day's wait would let a late-listed create slip
-    past the next one."""
-    if record.get("unclear") or not reached(table, parameters.load(config), spend.day_of(now)):
-        return False
-    history = record.get("history") or []
-    last = history[-1] if history else {}
-    entry = {"status": HELD, "at": now}
-    if last.get("status") == "sending" and last.get("at") == record.get("attempt_started_at"):
-        history_set, values = f"history[{len(history) - 1}] = :entry", {":entry": entry}
-    else:
-        history_set = "history = list_append(if_not_exists(history, :empty), :entries)"
-        values = {":entries": [entry], ":empty": []}
-    expires = max(int(record.get("expires_at", 0)), messages.expires_at(now, config.retention_days))
-    try:
-        table.update(
-            record["pk"],
-            "SET #status = :held, #state = :held, state_at = :now, updated_at = :now, "
-            f"attempts = attempts - :one, expires_at = :expires, {history_set} "
-            # A release starts afresh: not-accepted retries are bounded from the next attempt.
-            "REMOVE ambiguous, attempt_started_at, first_attempt_at",
-            condition="#status = :sending AND attempt_started_at = :started",
-            names={"#status": "status", "#state": "state"},
-            values={
-                **values,
-                ":held": HELD,
-                ":sending": "sending",
-                ":now": now,
-                ":one": 1,
-                ":expires": expires,
-                ":started": record.get("attempt_started_at"),
-            },
-            returning=False,
-        )
-    except ConditionFailedError:
-        return True  # moved on meanwhile (canceled): not ours to send
-    logger.warning("daily budget reached; message held", extra={"id": record["id"]})
-    return True
-
-
-def release(
-    table: Table, config: settings.Settings, now: float, most: int
-) -> list[tuple[str, float]]:
-    """Move up to `most` held messages back to `queued` when the budget allows (a new day, or a
-    higher budget); returns (id, due) for the dispatcher to enqueue. Each move is conditional
-    (`held → queued`), so overlapping runs release a message once."""
-    if most <= 0:
-        return []
-    items, _ = table.query(BY_STATE, "state", HELD, limit=min(most, 1000))
-    if not items:
-        return []
-    try:
-        if reached(table, parameters.load(config), spend.day_of(now)):
-            return []
-    except parameters.ParameterStoreError:
-        logger.warning("parameter store unreachable; held messages wait for the next run")
-        return []
-    released = []
-    for item in items:
-        message_id = item["pk"].split("#", 1)[1]
-        moved = messages.try_move(
-            table, message_id, "queued", sources=(HELD,), now=now, returning=False
-        )
-        if moved is not None:
-            released.append((message_id, now))
-    if released:
-        logger.info("held messages released", extra={"count": len(released)})
-    return released

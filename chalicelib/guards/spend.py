@@ -23,7 +23,6 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.aws.storage import ConditionFailedError, Table
-from chalicelib.messaging import messages
 
 if TYPE_CHECKING:
     pass
@@ -33,8 +32,6 @@ logger = logging.getLogger(__name__)
 # Final states Twilio bills: a message delivered, undelivered or failed (Twilio's failed-message
 # processing fee); a call completed (calls not answered are not billed, their price stays null).
 PRICE_FOR = 24 * 3600.0  # Twilio's price is awaited this long after the final state
-# The first fetch waits messages.FIRST_PRICE_FETCH; later ones wait as long as already passed.
-FIRST_FETCH = messages.FIRST_PRICE_FETCH
 MAX_PREFIXES = 500  # per currency and day; more fold into "other" (an item holds 400 KB)
 TOP = 10
 KEEP_DAYS = 400

@@ -30,16 +30,13 @@ import math
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from chalicelib.aws import parameters
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock
 from chalicelib.core.errors import StorageError, TryLaterError
-from chalicelib.worker import quiet_hours
 
 if TYPE_CHECKING:
     from chalicelib.api.gate import ApiContext
     from chalicelib.aws.parameters import Parameters
-    from chalicelib.core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -243,39 +240,6 @@ def admit(ctx: ApiContext, to: str, record_key: str) -> None:
         retry_after=wait,
         reason="rate_limited",
     )
-
-
-# --- the worker -----------------------------------------------------------------------------
-
-
-def hold(table: Table, record: dict[str, Any], config: Settings) -> bool:
-    """Count a claimed message before the worker sends it; True when it is over a limit and
-    went back to `scheduled` for the end of the window (no attempt counted).
-
-    A message counted before (record["counted"]: by the API, or an earlier attempt) is not
-    counted again. After a count, record["counted"] is set for the retry writes to keep.
-
-    Raises:
-        StorageError: the count could not be taken (the worker retries the message later).
-        ParameterStoreError: the limits could not be read.
-    """
-    if record.get("counted"):
-        return False
-    now = clock.now()
-    owner_chosen = str(record["id"]).startswith(OWNER_CHOSEN)
-    limits = send_limits(parameters.load(config), record["to"], now, owner_chosen=owner_chosen)
-    # The token names this attempt: a later attempt (after a crash) is a new count.
-    token = f"{record['pk']}#{record.get('attempt_started_at')}"
-    refused = take(table, limits, token)
-    if refused is None:
-        record["counted"] = True
-        return False
-    if quiet_hours.put_back(table, record, refused.until, now, config.retention_days):
-        logger.info(
-            "velocity limit reached; the message waits for the window",
-            extra={"id": record["id"], "limits": refused.describe(), "until": round(refused.until)},
-        )
-    return True
 
 
 # --- /sms -----------------------------------------------------------------------------------

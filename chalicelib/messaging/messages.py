@@ -212,7 +212,7 @@ def move(
     return moved if returning else {}
 
 
-# Final states Twilio bills; the price job (guards.costs.price_job) fetches and counts them.
+# Final states Twilio bills; the price job (worker.prices.price_job) fetches and counts them.
 PRICED = frozenset({"delivered", "undelivered", "failed", "completed"})
 FIRST_PRICE_FETCH = 30.0  # seconds after the final state: Twilio fills the price in later
 

@@ -359,7 +359,7 @@ def _client_for(credentials: Credentials, base_url: str | None) -> Any:
     key = (credentials.account_sid, credentials.username, credentials.password, base_url)
     client = _client_cache.get(key)
     if client is None:
-        # Imported here unless INIT preloaded them (chalicelib.core.warmup): ~85 ms of CPU.
+        # Imported here unless INIT preloaded them (chalicelib.runtime.warmup): ~85 ms of CPU.
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 

@@ -22,9 +22,9 @@ from typing import Any
 from chalicelib.aws import clients, jobs
 from chalicelib.aws.storage import BY_STATE, ConditionFailedError, Table
 from chalicelib.core import clock, settings
-from chalicelib.guards import budget as daily_budget
 from chalicelib.messaging import calls, deps, messages, pacing
 from chalicelib.telephony.twilio_rest import TwilioError
+from chalicelib.worker import holds
 from chalicelib.worker.sender import record_found
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def dispatch(now: float | None = None) -> dict[str, int]:
     stale = _due(table, "queued", now - STALE_QUEUED, max(0, budget - len(claimed)))
     recovered = [c for c in _parallel(lambda item: _reclaim(table, item, now), stale) if c]
     # Messages the daily budget held, once it allows them (guards/budget.py).
-    released = daily_budget.release(table, config, now, budget - len(claimed) - len(recovered))
+    released = holds.release_held(table, config, now, budget - len(claimed) - len(recovered))
     batch = claimed + recovered + released
     # Slots start when the claimed messages reach the queue, not when this run started:
     # claiming a thousand takes seconds, and delays counted from the start would put this run's

@@ -29,7 +29,7 @@ from chalicelib.aws import jobs, parameters
 from chalicelib.aws.storage import ConditionFailedError, Table
 from chalicelib.core import clock, settings
 from chalicelib.core.errors import StorageError
-from chalicelib.guards import budget, destinations, velocity
+from chalicelib.guards import destinations
 from chalicelib.messaging import deps, messages, optouts, pacing, status
 from chalicelib.telephony.twilio_rest import (
     AMBIGUOUS,
@@ -38,7 +38,7 @@ from chalicelib.telephony.twilio_rest import (
     TwilioRequestError,
     TwilioRest,
 )
-from chalicelib.worker import quiet_hours
+from chalicelib.worker import holds, quiet_hours
 
 logger = logging.getLogger(__name__)
 
@@ -248,10 +248,10 @@ def _attempt(table: Table, record: dict[str, Any], config: settings.Settings) ->
         return
     if quiet_hours.hold(table, record, clock.now(), config.retention_days):
         return
-    if budget.hold(table, record, clock.now(), config):  # the day's budget is spent
+    if holds.budget_hold(table, record, clock.now(), config):  # the day's budget is spent
         return
     try:
-        if velocity.hold(table, record, config):  # over a limit: waits for its window
+        if holds.velocity_hold(table, record, config):  # over a limit: waits for its window
             return
     except StorageError:
         _retry(table, record, config, "velocity counter unavailable")
@@ -352,7 +352,7 @@ def _retry(
         due=now + delay,
         history=False,
         remove_fields=("ambiguous",),
-        # Counted once by the velocity limits (velocity.hold), not at every retry.
+        # Counted once by the velocity limits (holds.velocity_hold), not at every retry.
         set_fields={"counted": True} if record.get("counted") else None,
     )
     if moved is None:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from chalicelib.aws import parameters
-from chalicelib.core import warmup
+from chalicelib.runtime import warmup
 from devkit import demo
 from devkit.ssm_extension import ExtensionServer
 from tests.functional.webhooks.test_gate import CALL, HELLO
@@ -142,7 +142,7 @@ EVERY_SDK = ["botocore", "requests", "twilio.rest"]
         # /sms writes (its replay marker and the message): botocore, and nothing heavier.
         ("/sms", SMS, API_HANDLER_MB, ["botocore"]),
         # Below a full vCPU the handler is slow and INIT is not: every SDK loads during INIT
-        # (chalicelib/core/warmup.py), /voice included.
+        # (chalicelib/runtime/warmup.py), /voice included.
         ("/voice", CALL, 512, EVERY_SDK),
         ("/sms", SMS, 512, EVERY_SDK),
     ],

@@ -11,7 +11,7 @@ from chalicelib.aws import jobs as job_queue
 from chalicelib.aws import parameters
 from chalicelib.core import clock
 from chalicelib.guards import budget, spend
-from chalicelib.messaging import deps
+from chalicelib.messaging import deps, messages
 from devkit import demo
 from tests.functional.conftest import run_schedule
 
@@ -71,7 +71,7 @@ def test_a_price_filled_in_late_is_fetched_again_and_counted_once(caller, twilio
     assert wait_for(lambda: twilio.calls[0]["status"] == "completed")
     params = {"CallSid": call["sid"], "CallStatus": "completed", "AccountSid": demo.ACCOUNT_SID}
     caller.webhook("/status/calls", params)
-    frozen.advance(spend.FIRST_FETCH)
+    frozen.advance(messages.FIRST_PRICE_FETCH)
     jobs.drain()  # Twilio has no price yet: the jobs come back later
     assert len(fetches(twilio, sent["sid"])) == 1
     assert day_spend(caller)["count"] == 0
@@ -129,7 +129,7 @@ def test_budget_reached_holds_queued_refuses_immediate_and_a_new_day_sends_once(
     later = clock.iso(frozen.now + 120)
     scheduled = caller.api("/messages", {"to": TO, "body": "later", "send_at": later})["json"]
     delivered(caller, twilio, first["sid"])
-    frozen.advance(spend.FIRST_FETCH)
+    frozen.advance(messages.FIRST_PRICE_FETCH)
     jobs.drain()  # priced -0.02370: the budget is reached
     refused = caller.api("/messages", {"to": TO, "body": "now"})
     assert refused["statusCode"] == 429 and refused["json"]["error"]["reason"] == "budget"

@@ -1,4 +1,4 @@
-"""INIT work per Lambda function and memory size (chalicelib/core/warmup.py)."""
+"""INIT work per Lambda function and memory size (chalicelib/runtime/warmup.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.core import warmup
+from chalicelib.runtime import warmup
 
 ROOT = Path(__file__).resolve().parents[3]
 
