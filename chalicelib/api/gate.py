@@ -25,7 +25,7 @@ from chalicelib.telephony.twilio_rest import (
     TwilioTimeoutError,
     TwilioUnavailableError,
 )
-from chalicelib.webhooks.signature import route_path
+from chalicelib.webhooks.urls import route_path
 
 if TYPE_CHECKING:
     from chalice.app import Request, Response

@@ -20,10 +20,10 @@ from chalicelib.webhooks.signature import (
     Signed,
     TooLargeError,
     VerifiedRequest,
-    base_urls,
     precheck,
     verify,
 )
+from chalicelib.webhooks.urls import base_urls
 
 if TYPE_CHECKING:
     from chalice.app import Request, Response

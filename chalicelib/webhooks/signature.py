@@ -24,7 +24,9 @@ import logging
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import unquote, urlencode
+
+from chalicelib.webhooks.urls import iter_candidates, query_pairs, route_path
 
 logger = logging.getLogger(__name__)
 
@@ -33,13 +35,6 @@ SETTINGS_HEADER = "x-twilio-webhooks-signature-settings"
 HMAC_SHA1 = "HMAC_SHA1"
 HMAC_SHA256 = "HMAC_SHA256"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-# Characters people and tools leave raw in query strings; the strict form encodes them. Never
-# "&" (it splits pairs) and, in names, never "=" (it ends the name): then every candidate URL
-# decodes to exactly one list of pairs, so a signed URL cannot be re-cut into other pairs that
-# the same signature covers. A raw "=" in a value is kept: after the first "=" of a pair it is
-# unambiguous, and hand-typed URLs such as FailUrl=https://x.example/f?a=1 rely on it.
-_LENIENT_SAFE = "/:@!$'()*,;?"
-_LENIENT_VALUE_SAFE = _LENIENT_SAFE + "="
 # What Twilio never sends, refused before any decoding, parsing or hashing. Its webhook bodies
 # are a few KB: an SMS of 1,600 characters percent-encodes to at most ~15 KB, and a call's
 # fields (SIP headers, a transcription) stay well under that; 64 KiB leaves room for all of them
@@ -139,95 +134,6 @@ class VerifiedRequest(NamedTuple):
         """A parameter Twilio sends, from the form body or else the query (the body wins)."""
         value = self.form.get(name)
         return value if value is not None else self.query.get(name, default)
-
-
-def route_path(context: dict[str, Any], path_parameters: dict[str, str] | None) -> str:
-    """The route's own path (``/twimlets/forward``), without stage or base path."""
-    path = context.get("resourcePath") or "/"
-    for name, value in (path_parameters or {}).items():
-        path = path.replace("{" + name + "}", quote(value, safe=""))
-    return path
-
-
-def base_urls(event: dict[str, Any], public_url: str | None) -> list[str]:
-    """The URLs, without query, that Twilio may have requested for this event."""
-    context = event.get("requestContext") or {}
-    urls = []
-    if public_url:
-        urls.append(public_url + route_path(context, event.get("pathParameters")))
-    domain = context.get("domainName")
-    if domain and context.get("path"):
-        urls.append(f"https://{domain}{context['path']}")
-    return list(dict.fromkeys(urls))
-
-
-def encode_query(
-    pairs: Iterable[tuple[str, str]],
-    *,
-    space: str = "+",
-    raw_brackets: bool = False,
-    lenient: bool = False,
-    tilde: str = "~",
-) -> str:
-    """Encode a query string; the defaults are the canonical form the app generates."""
-    name_safe = (_LENIENT_SAFE if lenient else "") + ("[]" if raw_brackets else "")
-    value_safe = _LENIENT_VALUE_SAFE if lenient else ""
-    encoded = []
-    for name, value in pairs:
-        key = quote(name, safe=name_safe).replace("%20", space).replace("~", tilde)
-        encoded.append(
-            key + "=" + quote(value, safe=value_safe).replace("%20", space).replace("~", tilde)
-        )
-    return "&".join(encoded)
-
-
-# Re-encodings tried in order, canonical first; each is generated only if the previous failed.
-_VARIANTS: tuple[dict[str, Any], ...] = (
-    {},
-    # PHP's urlencode, which the twimlets use for the URLs they generate (as twimlets.com did),
-    # writes "~" as %7E; the canonical form leaves it raw.
-    {"tilde": "%7E"},
-    *(
-        {"space": space, "raw_brackets": brackets, "lenient": lenient}
-        for lenient in (False, True)
-        for brackets in (False, True)
-        for space in ("+", "%20")
-    ),
-)
-
-
-def _query_pairs(multi: dict[str, list[str]] | None) -> list[tuple[str, str]]:
-    return [(name, value) for name, values in (multi or {}).items() for value in values]
-
-
-def _iter_queries(multi: dict[str, list[str]] | None) -> Iterator[str]:
-    pairs = _query_pairs(multi)
-    if not pairs:
-        yield ""
-        return
-    seen: set[str] = set()
-    for options in _VARIANTS:
-        query = encode_query(pairs, **options)
-        if query not in seen:
-            seen.add(query)
-            yield query
-
-
-def query_variants(multi: dict[str, list[str]] | None) -> list[str]:
-    """Plausible raw query strings for API Gateway's decoded query, canonical form first."""
-    return list(_iter_queries(multi))
-
-
-def _iter_candidates(event: dict[str, Any], public_url: str | None) -> Iterator[str]:
-    bases = base_urls(event, public_url)
-    for query in _iter_queries(event.get("multiValueQueryStringParameters")):
-        for base in bases:
-            yield base + ("?" + query if query else "")
-
-
-def candidate_urls(event: dict[str, Any], public_url: str | None) -> list[str]:
-    """Every full URL, query included, that the signature is checked against, in order."""
-    return list(_iter_candidates(event, public_url))
 
 
 def parse_form(body: str) -> list[tuple[str, str]]:
@@ -373,7 +279,7 @@ def verify(
         TooLargeError: more body or fields than any webhook Twilio sends.
     """
     signature, algorithm, _ = precheck(event, headers)
-    candidates = _iter_candidates(event, public_url)
+    candidates = iter_candidates(event, public_url)
     first = next(candidates, None)
     if first is None:
         raise SignatureError(
@@ -387,7 +293,7 @@ def verify(
         raise SignatureError("body is not UTF-8", first) from None
     if body.count("&") >= MAX_FIELDS:
         raise TooLargeError(f"more than {MAX_FIELDS} fields")
-    query = Params(_query_pairs(event.get("multiValueQueryStringParameters")))
+    query = Params(query_pairs(event.get("multiValueQueryStringParameters")))
     form = Params()
     suffix = ""
     body_hash = query.get("bodySHA256")

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from chalicelib.twimlets import TWIMLETS, holdmusic, voicemail
-from chalicelib.webhooks.signature import encode_query
+from chalicelib.webhooks.urls import encode_query
 from devkit import demo
 from devkit.phone import InProcess, Leg, Phone
 from tests.functional.conftest import EXECUTE_API

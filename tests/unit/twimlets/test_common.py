@@ -12,7 +12,8 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from chalicelib import twimlets
 from chalicelib.twimlets import common
-from chalicelib.webhooks.signature import SignatureError, query_variants, verify
+from chalicelib.webhooks.signature import SignatureError, verify
+from chalicelib.webhooks.urls import query_variants
 from devkit.events import twilio_event
 
 from .support import assert_twiml, request

@@ -9,13 +9,15 @@ from chalicelib.webhooks.signature import (
     Params,
     SignatureError,
     TooLargeError,
+    parse_form,
+    verify,
+)
+from chalicelib.webhooks.urls import (
     base_urls,
     candidate_urls,
     encode_query,
-    parse_form,
     query_variants,
     route_path,
-    verify,
 )
 from devkit.events import rest_event, twilio_event
 
