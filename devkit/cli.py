@@ -15,7 +15,16 @@ import sys
 from typing import Any, NoReturn
 from urllib.parse import urlencode, urlsplit
 
-from devkit import broadcast_cli, faults_cli, logs_cli, numbers_cli, phone_cli, secrets_cli, stack
+from devkit import (
+    broadcast_cli,
+    faults_cli,
+    logs_cli,
+    numbers_cli,
+    phone_cli,
+    secrets_cli,
+    softphone_cli,
+    stack,
+)
 from devkit.phone_cli import webhook_fields
 
 
@@ -333,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     secrets_cli.add_parser(commands)
     logs_cli.add_parser(commands)
+    softphone_cli.add_parser(commands)
 
     call = commands.add_parser("call", help="place a call through POST /calls")
     call.add_argument("--to", required=True)

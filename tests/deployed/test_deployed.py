@@ -6,7 +6,8 @@ that can read its stack, its parameters and its logs (`make test` skips these an
 - a webhook signed with the stage's auth token is answered, an unsigned one refused;
 - with SWITCHBOARD_DEPLOYED_MAGIC=1 (a stage running on Twilio's test credentials), a message
   to the magic number +15005550006 is accepted;
-- the function's logs carry the request's API Gateway id (x-amzn-RequestId).
+- the function's logs carry the request's API Gateway id (x-amzn-RequestId);
+- the softphone page is served, and API Gateway refuses a token request without a valid ID token.
 """
 
 from __future__ import annotations
@@ -134,3 +135,20 @@ def test_the_logs_carry_the_request_id(endpoint):
             return
         time.sleep(5)
     pytest.fail(f"no line in {group} names the request {request_id} after 90 s")
+
+
+def test_the_softphone_page_and_its_token_route(endpoint, stack):
+    """The page is public under its CSP; API Gateway's Cognito authorizer refuses a token
+    request without an ID token (401) or with a forged one, before the function runs."""
+    import requests
+
+    page = requests.get(f"{endpoint}/phone", timeout=30)
+    assert page.status_code == 200, page.text[:200]
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert f'data-client-id="{stack["SoftphoneUserPoolClientId"]}"' in page.text
+    assert requests.post(f"{endpoint}/client/token", timeout=30).status_code == 401
+    forged = "eyJhbGciOiJub25lIn0.eyJjb2duaXRvOnVzZXJuYW1lIjoibWFsbG9yeSJ9."  # alg none
+    refused = requests.post(
+        f"{endpoint}/client/token", headers={"Authorization": forged}, timeout=30
+    )
+    assert refused.status_code == 401
