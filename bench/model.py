@@ -71,7 +71,10 @@ def defaults(path: Any = ROOT / ".chalice" / "config.json") -> dict[str, int]:
 def deployed(scenario: str, memory: int) -> str:
     """Which measured Switchboard variant Lambda runs at memory (the rule of warmup.plan)."""
     if scenario == "worker":
-        return cold.WORKER_INIT
+        work = warmup.plan(
+            {"_HANDLER": "app.send_worker", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory)}
+        )
+        return cold.WORKER_INIT if work.modules else cold.WORKER_LAZY
     work = warmup.plan({"_HANDLER": "app.app", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory)})
     return cold.EAGER if work.modules else cold.LAZY
 

@@ -36,7 +36,13 @@ FULL = Sizes(7, 1, 5000, 2000, 2000, [10.0, 100.0], 3, 50, 3)
 TINY = Sizes(1, 0, 200, 100, 50, [500.0], 1, 5, 1)
 
 
+# Set by --only: the sections to run (a quick look while tuning; never for the committed report).
+ONLY: set[str] = set()
+
+
 def _section(name: str, results: dict[str, Any], work: Callable[[], Any]) -> None:
+    if ONLY and name not in ONLY:
+        return
     started = time.monotonic()
     print(f"bench: {name}…", flush=True)
     try:
@@ -437,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per figure (default 7; tiny 1)")
     parser.add_argument("--paced-runs", type=int, help="runs per paced rate (default 3)")
     parser.add_argument("--note", default="", help="a line for the header (what else ran)")
+    parser.add_argument("--only", help="comma-separated sections (e.g. cold) for a quick look")
     args = parser.parse_args(argv)
+    if args.only:
+        ONLY.update(part.strip() for part in args.only.split(","))
     sizes = TINY if args.tiny else FULL
     if args.runs:
         sizes = sizes._replace(runs=args.runs)
