@@ -69,3 +69,23 @@ def add_user(
             UserPoolId=pool_id, Username=username, Password=password, Permanent=True
         )
     client.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=GROUP)
+
+
+def sign_in(cognito_url: str, client_id: str, username: str, password: str) -> dict[str, Any]:
+    """InitiateAuth (USER_PASSWORD_AUTH) as the softphone page sends it: unsigned JSON, no AWS
+    credentials; Cognito's answer (tokens, a challenge, or an error's __type and message)."""
+    import requests
+
+    return requests.post(
+        cognito_url,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
+        },
+        json={
+            "AuthFlow": "USER_PASSWORD_AUTH",
+            "ClientId": client_id,
+            "AuthParameters": {"USERNAME": username, "PASSWORD": password},
+        },
+        timeout=10,
+    ).json()

@@ -83,6 +83,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_outputs(name: str) -> dict[str, str]:
+    """A CloudFormation stack's outputs by key.
+
+    Raises:
+        SystemExit: no AWS access, or no such stack.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        (found,) = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise SystemExit(f"error: cannot read the stack {name} ({type(exc).__name__})") from None
+    return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
 def stage_url(stage: str, stack: str | None = None) -> str:
     """A deployed stage's base URL: the EndpointURL output of its CloudFormation stack
     (switchboard-<stage>, as the README's deploy step names it).
@@ -90,15 +106,8 @@ def stage_url(stage: str, stack: str | None = None) -> str:
     Raises:
         SystemExit: no AWS access, no such stack, or no EndpointURL in it.
     """
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
     name = stack or f"switchboard-{stage}"
-    try:
-        (found,) = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
-    except (BotoCoreError, ClientError) as exc:
-        raise SystemExit(f"error: cannot read the stack {name} ({type(exc).__name__})") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    outputs = stack_outputs(name)
     if "EndpointURL" not in outputs:
         raise SystemExit(f"error: the stack {name} has no EndpointURL output")
     return outputs["EndpointURL"]

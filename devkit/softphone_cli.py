@@ -12,12 +12,11 @@ import secrets
 import string
 from typing import Any
 
-from devkit import cognito, stack
+from devkit import cognito, numbers_cli, stack
 
 
 def _client_and_pool(stage: str | None) -> tuple[Any, str]:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
 
     if stage is None:
         state = stack.read_state()
@@ -30,11 +29,7 @@ def _client_and_pool(stage: str | None) -> tuple[Any, str]:
             raise SystemExit("error: the local stack has no softphone user pool")
         return client, named[0]
     name = f"switchboard-{stage}"
-    try:
-        (found,) = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"]
-    except (BotoCoreError, ClientError) as exc:
-        raise SystemExit(f"error: cannot read the stack {name} ({type(exc).__name__})") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    outputs = numbers_cli.stack_outputs(name)
     if "SoftphoneUserPoolId" not in outputs:
         raise SystemExit(f"error: the stack {name} has no SoftphoneUserPoolId output: redeploy")
     return boto3.client("cognito-idp"), outputs["SoftphoneUserPoolId"]

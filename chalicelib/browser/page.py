@@ -35,9 +35,14 @@ NOT_CONFIGURED = (
 
 
 @cache
+def _text(name: str) -> str:
+    """A file of static/, read once per container (they change only with a deployment)."""
+    return (STATIC / name).read_text()
+
+
 def vendored() -> dict[str, str]:
     """What static/vendored.json records of the SDK: package, version, file, integrity."""
-    return json.loads((STATIC / "vendored.json").read_text())
+    return json.loads(_text("vendored.json"))
 
 
 def cognito_url() -> str:
@@ -89,15 +94,11 @@ def page() -> Response:
         )
     cognito = cognito_url()
     sdk = vendored()
-    body = (
-        (STATIC / "phone.html")
-        .read_text()
-        .format(
-            client_id=html.escape(client_id),
-            cognito_url=html.escape(cognito),
-            sdk_integrity=html.escape(sdk["integrity"]),
-            sdk_version=html.escape(sdk["version"]),
-        )
+    body = _text("phone.html").format(
+        client_id=html.escape(client_id),
+        cognito_url=html.escape(cognito),
+        sdk_integrity=html.escape(sdk["integrity"]),
+        sdk_version=html.escape(sdk["version"]),
     )
     return Response(
         body=body, status_code=200, headers=_headers("text/html; charset=utf-8", policy(cognito))
@@ -111,4 +112,4 @@ def asset(name: str) -> Response:
         return responses.json_error(404, f"no such file: {name[:64]}", field="name")
     headers = _headers(content_type, "default-src 'none'")
     headers["Cache-Control"] = "public, max-age=300"
-    return Response(body=(STATIC / name).read_text(), status_code=200, headers=headers)
+    return Response(body=_text(name), status_code=200, headers=headers)

@@ -135,7 +135,7 @@ def browser() -> Iterator[Any]:
 class Page:
     """A browser tab on the softphone, with what its console reported."""
 
-    def __init__(self, browser: Any, url: str, *, fake_sdk: bool) -> None:
+    def __init__(self, browser: Any, url: str, *, fake_sdk: bool, sdk_body: str | None = None):
         self.context = browser.new_context(permissions=["microphone"])
         self.tab = self.context.new_page()
         self.console: list[str] = []
@@ -146,6 +146,13 @@ class Page:
         if fake_sdk:
             self.tab.add_init_script(FAKE_SDK)
             self.tab.route("**/phone/twilio.min.js", lambda route: route.abort())
+        elif sdk_body is not None:  # the SDK's file served changed
+            self.tab.route(
+                "**/phone/twilio.min.js",
+                lambda route: route.fulfill(
+                    status=200, content_type="text/javascript", body=sdk_body
+                ),
+            )
         self.response = self.tab.goto(url + "/phone")
 
     def _token_response(self, response: Any) -> None:
@@ -210,27 +217,14 @@ def test_the_real_sdk_loads_under_the_csp_and_takes_the_apps_token(open_page):
     assert not [line for line in page.console if line.startswith("pageerror")]
 
 
-def test_a_tampered_sdk_does_not_run(open_page, browser, served):
-    page = Page.__new__(Page)
-    page.context = browser.new_context()
-    page.tab = page.context.new_page()
-    page.console = []
-    page.tab.on("console", lambda message: page.console.append(message.text))
-    page.tab.route(
-        "**/phone/twilio.min.js",
-        lambda route: route.fulfill(
-            status=200, content_type="text/javascript", body="window.Twilio={Device:class{}};"
-        ),
-    )
-    page.tokens = []
-    page.tab.on("response", page._token_response)
-    page.tab.goto(served + "/phone")
+def test_a_tampered_sdk_does_not_run(browser, served):
+    page = Page(browser, served, fake_sdk=False, sdk_body="window.Twilio={Device:class{}};")
     try:
         page.sign_in()
         assert page.wait_status("did not load") == "The Voice SDK did not load"
         assert any("integrity" in line for line in page.console), page.console
     finally:
-        page.context.close()
+        page.close()
 
 
 def test_a_wrong_password_shows_cognitos_message_and_no_token(open_page):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devkit import cognito
+
 ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = pytest.mark.slow
@@ -331,21 +333,10 @@ def test_the_softphone_example_and_page_work_out_of_the_box(stack):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Dial" in result.stdout and "+15105551212" in result.stdout
     moto = next(line.split()[-1] for line in banner.splitlines() if "(moto server" in line)
-    signed_in = requests.post(
-        moto,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
-        },
-        json={
-            "AuthFlow": "USER_PASSWORD_AUTH",
-            "ClientId": page.text.split('data-client-id="')[1].split('"')[0],
-            "AuthParameters": {"USERNAME": "alice", "PASSWORD": "Local-demo-password-1"},
-        },
-        timeout=10,
-    )
-    assert signed_in.status_code == 200, signed_in.text
-    token = signed_in.json()["AuthenticationResult"]["IdToken"]
+    client_id = page.text.split('data-client-id="')[1].split('"')[0]
+    signed_in = cognito.sign_in(moto, client_id, "alice", "Local-demo-password-1")
+    assert "AuthenticationResult" in signed_in, signed_in
+    token = signed_in["AuthenticationResult"]["IdToken"]
     grant = requests.post(
         f"http://127.0.0.1:{port}/client/token", headers={"Authorization": token}, timeout=10
     )

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-import requests
 
 from devkit import cli, cognito, stack
 
@@ -22,24 +19,6 @@ def run(*argv: str) -> int:
     return args.func(args)
 
 
-def sign_in(moto_url: str, client_id: str, username: str, password: str) -> dict:
-    return requests.post(
-        moto_url,
-        headers={
-            "Content-Type": "application/x-amz-json-1.1",
-            "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth",
-        },
-        data=json.dumps(
-            {
-                "AuthFlow": "USER_PASSWORD_AUTH",
-                "ClientId": client_id,
-                "AuthParameters": {"USERNAME": username, "PASSWORD": password},
-            }
-        ),
-        timeout=10,
-    ).json()
-
-
 def test_a_user_added_signs_in_with_the_one_time_password_then_sets_their_own(
     local_pool, moto_url, capsys
 ):
@@ -47,7 +26,7 @@ def test_a_user_added_signs_in_with_the_one_time_password_then_sets_their_own(
     out = capsys.readouterr().out
     password = out.split("first sign-in): ")[1].strip()
     assert len(password) == 16
-    answer = sign_in(moto_url, local_pool["client_id"], "bob", password)
+    answer = cognito.sign_in(moto_url, local_pool["client_id"], "bob", password)
     assert answer["ChallengeName"] == "NEW_PASSWORD_REQUIRED"  # the page's second form
     assert run("users") == 0
     listed = capsys.readouterr().out
