@@ -128,16 +128,22 @@ def ensure_bucket(session: Any, account: str) -> str:
     return name
 
 
+def point_at_code(template: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """template with every function's code at s3://bucket/key (chalice package names a local
+    zip, which CloudFormation cannot read)."""
+    for resource in template["Resources"].values():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+    return template
+
+
 def upload(session: Any, bucket: str, stage: str, out: Path) -> str:
     """Upload the package's code and its template (pointing at that code); the template's URL."""
     s3 = session.client("s3")
     code = (out / "deployment.zip").read_bytes()
     code_key = f"{stage}/{hashlib.sha256(code).hexdigest()}.zip"
     s3.put_object(Bucket=bucket, Key=code_key, Body=code)
-    template = json.loads((out / "sam.json").read_text())
-    for resource in template["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": code_key}
+    template = point_at_code(json.loads((out / "sam.json").read_text()), bucket, code_key)
     body = json.dumps(template, indent=1).encode()
     template_key = f"{stage}/{hashlib.sha256(body).hexdigest()}.json"
     s3.put_object(Bucket=bucket, Key=template_key, Body=body)

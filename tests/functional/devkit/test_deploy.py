@@ -1,9 +1,14 @@
 """`make deploy` and `make destroy` (devkit/deploy.py) against the moto server: the artifact
-bucket, the upload, the change set and the stack, the stage lock, and each one-line error.
+bucket, the upload, the change set, SAM's transform, the stack and its outputs, the stage lock,
+and each one-line error.
 
-moto's CloudFormation accepts the packaged SAM template and creates what it knows of it; it does
-not run SAM's transform, so the functions and the API are not created here: this proves the
-steps and their order, not that AWS accepts every resource (cfn-lint, in test_package, does).
+The moto server runs SAM's transform with AWS's own translator when a change set is created, as
+CloudFormation does (devkit/sam_transform.py), so the stack is made here from what AWS would
+make of the template: functions, event sources, the REST API with its routes, the user pool.
+What it cannot show: moto skips the alarms and metric filters, does not run the functions, and
+imports the API's routes without API Gateway's own checks, and cannot update a function that
+uses AWS's public extension layer, so a second deploy is not shown (cfn-lint on the translated
+template, in test_package, checks every resource's properties).
 """
 
 from __future__ import annotations
@@ -37,11 +42,8 @@ def aws(moto_url, monkeypatch):
     return moto_url
 
 
-def test_deploy_creates_the_bucket_uploads_and_asks_for_the_stack(aws, capsys):
-    """Up to the change set: moto's CloudFormation cannot run SAM's transform, so executing it
-    fails there, and that failure must be one clear line too."""
-    with pytest.raises(deploy.DeployError, match="CloudFormation could not run the change set"):
-        deploy.deploy("dev")
+def test_deploy_makes_the_stack_and_prints_what_to_give_twilio(aws, capsys):
+    outputs = deploy.deploy("dev")
     printed = capsys.readouterr().out
     assert "created the artifact bucket switchboard-artifacts-123456789012-eu-west-1" in printed
     s3 = boto3.client("s3")
@@ -50,18 +52,73 @@ def test_deploy_creates_the_bucket_uploads_and_asks_for_the_stack(aws, capsys):
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert any(k.endswith(".zip") for k in keys) and any(k.endswith(".json") for k in keys)
+    assert [k for k in keys if k.endswith(".zip")]
     key = next(k for k in keys if k.endswith(".json"))
     template = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     # The stage lock, and the code where the template says.
     assert template["Parameters"]["Stage"]["AllowedValues"] == ["dev"]
     assert template["Resources"]["APIHandler"]["Properties"]["CodeUri"]["Bucket"] == bucket
+
     cloudformation = boto3.client("cloudformation")
-    (change,) = cloudformation.list_change_sets(StackName="switchboard-dev")["Summaries"]
-    described = cloudformation.describe_change_set(
-        StackName="switchboard-dev", ChangeSetName=change["ChangeSetName"]
+    (stack,) = cloudformation.describe_stacks(StackName="switchboard-dev")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    given = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert given["Stage"] == "dev"
+    made = {
+        r["LogicalResourceId"]: r
+        for r in cloudformation.list_stack_resources(StackName="switchboard-dev")[
+            "StackResourceSummaries"
+        ]
+    }
+    assert {r["ResourceStatus"] for r in made.values()} == {"CREATE_COMPLETE"}
+    # The functions, from the uploaded code, with their event sources.
+    lambda_ = boto3.client("lambda")
+    for name in ("APIHandler", "SendWorker", "DispatchDue", "ReconcileSending"):
+        function = lambda_.get_function(FunctionName=made[name]["PhysicalResourceId"])
+        assert function["Code"]["Location"] or function["Configuration"]["CodeSize"]
+        variables = function["Configuration"]["Environment"]["Variables"]
+        assert variables["SWITCHBOARD_SSM_PATH"] == "/switchboard/dev"
+        assert variables["SWITCHBOARD_TABLE"] == "switchboard-dev"  # the Ref, resolved
+    (mapping,) = lambda_.list_event_source_mappings(
+        FunctionName=made["SendWorker"]["PhysicalResourceId"]
+    )["EventSourceMappings"]
+    assert mapping["EventSourceArn"].endswith(":switchboard-dev-send")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert boto3.client("dynamodb").describe_table(TableName="switchboard-dev")
+    # The REST API carries every route, each invoking the API handler.
+    api = outputs["RestAPIId"]
+    paths = {r["path"]: r for r in boto3.client("apigateway").get_resources(restApiId=api)["items"]}
+    for route in ("/voice", "/sms", "/messages", "/twimlets/{name}", "/client/token", "/phone"):
+        assert route in paths, route
+    # The user pool the softphone page signs in against.
+    pool = boto3.client("cognito-idp").describe_user_pool(UserPoolId=outputs["SoftphoneUserPoolId"])
+    assert pool["UserPool"]["Name"] == "switchboard-dev-softphone"
+
+    endpoint = f"https://{api}.execute-api.eu-west-1.amazonaws.com/api/"
+    assert outputs["EndpointURL"] == endpoint
+    assert f"deployed switchboard-dev: {endpoint}" in printed
+    assert f"{endpoint}voice" in printed and f"{endpoint}sms" in printed
+    assert f"{endpoint}phone" in printed and f"{endpoint}client/voice" in printed
+
+    # Teardown: the stack and its functions go; the table (Retain) and the pool (Retain) stay.
+    deploy.destroy("dev")
+    assert "aws dynamodb delete-table --table-name switchboard-dev" in capsys.readouterr().out
+    assert not lambda_.list_functions()["Functions"]
+    assert boto3.client("dynamodb").describe_table(TableName="switchboard-dev")
+
+
+def test_a_template_sams_transform_refuses_is_one_line_and_makes_nothing(aws, monkeypatch):
+    """The code left at the package's local path (what an upload that forgot to point the
+    template at S3 would send): CloudFormation's transform refuses it, the change set FAILED."""
+    monkeypatch.setattr(deploy, "point_at_code", lambda template, bucket, key: template)
+    with pytest.raises(deploy.DeployError) as failed:
+        deploy.deploy("dev")
+    message = str(failed.value)
+    assert message.startswith(
+        "the change set failed: Transform AWS::Serverless-2016-10-31 failed with: "
     )
-    assert described["Parameters"] == [{"ParameterKey": "Stage", "ParameterValue": "dev"}]
+    assert "CodeUri" in message and "\n" not in message
+    assert not boto3.client("lambda").list_functions()["Functions"]
 
 
 def test_destroy_deletes_the_stack_and_says_what_it_keeps(aws, capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit import extension_layer
+from devkit import deploy, extension_layer, sam_transform
 from devkit import package as package_module
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -68,12 +68,36 @@ def package(request, tmp_path_factory) -> tuple[str, Path]:
     return stage, out
 
 
-def test_cfn_lint_passes(package):
-    _, out = package
+def test_cfn_lint_passes(package, tmp_path):
+    stage, out = package
     result = subprocess.run(
         [BIN / "cfn-lint", out / "sam.json"], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    _translate_and_lint(json.loads((out / "sam.json").read_text()), stage, tmp_path)
+
+
+def _translate_and_lint(template: dict, stage: str, tmp_path: Path) -> dict:
+    """SAM's transform, as CloudFormation runs it on the template `make deploy` uploads (code
+    in the artifact bucket), must accept it; what it makes is plain CloudFormation, which
+    cfn-lint then checks whole (SAM's own types are checked only by their schema). Returns it."""
+    bucket = deploy.bucket_name("123456789012", "us-east-1")
+    deploy.point_at_code(template, bucket, f"{stage}/{'0' * 64}.zip")
+    made = sam_transform.expand(
+        template, {"Stage": stage}, region="us-east-1", account="123456789012"
+    )
+    assert not [r for r in made["Resources"].values() if r["Type"].startswith("AWS::Serverless")]
+    functions = [r for r in made["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 4
+    for function in functions:
+        assert function["Properties"]["Code"] == {
+            "S3Bucket": bucket,
+            "S3Key": f"{stage}/{'0' * 64}.zip",
+        }
+    path = tmp_path / "translated.json"
+    path.write_text(json.dumps(made))
+    _lint(path)
+    return made
 
 
 ROLES = {
@@ -399,8 +423,13 @@ def _lint(path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_arm64_template_passes_cfn_lint(arm64_package):
-    _lint(arm64_package[1] / "sam.json")
+def test_arm64_template_passes_cfn_lint(arm64_package, tmp_path):
+    stage, out = arm64_package
+    _lint(out / "sam.json")
+    made = _translate_and_lint(json.loads((out / "sam.json").read_text()), stage, tmp_path)
+    for resource in made["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            assert resource["Properties"]["Architectures"] == ["arm64"]
 
 
 def test_snapstart_on_x86_64_invokes_the_alias_and_passes_cfn_lint(package, tmp_path):
@@ -454,3 +483,16 @@ def _check_snapstart(out: Path, tmp_path: Path) -> None:
     path = tmp_path / "sam.json"
     path.write_text(json.dumps(template))
     _lint(path)
+    # What SAM makes of it: a version and the `live` alias, every route and the permission on it.
+    stage = template["Parameters"]["Stage"]["AllowedValues"][0]
+    made = _translate_and_lint(template, stage, tmp_path)["Resources"]
+    assert made["APIHandler"]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    (version,) = [n for n, r in made.items() if r["Type"] == "AWS::Lambda::Version"]
+    (alias,) = [n for n, r in made.items() if r["Type"] == "AWS::Lambda::Alias"]
+    assert made[alias]["Properties"]["Name"] == "live"
+    assert made[alias]["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version, "Version"]}
+    assert made[version]["DeletionPolicy"] == "Delete"
+    assert made["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": alias}
+    uris = json.dumps(made["RestAPI"]["Properties"]["Body"]["paths"])
+    assert json.dumps({"APIHandlerAlias": {"Ref": alias}})[1:-1] in uris
+    assert "APIHandler.Arn" not in uris
