@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from chalicelib.api.validation import ValidationError
 from chalicelib.aws.parameters import Parameters
@@ -198,3 +200,46 @@ def test_the_policy_loads_no_aws_sdk():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _reference_check(allowed: tuple[str, ...] | None, blocked: tuple[str, ...], number: str) -> str:
+    """The policy's rule written out directly: every prefix compared character by character."""
+
+    def matches(prefix: str) -> bool:
+        return len(prefix) <= len(number) and all(
+            p == "X" or p == n for p, n in zip(prefix, number, strict=False)
+        )
+
+    allowed_length = 0
+    if allowed is not None:
+        allowed_length = max((len(p) for p in allowed if matches(p)), default=-1)
+        if allowed_length < 0:
+            return NOT_ALLOWED
+    hits = [p for p in blocked if matches(p) and len(p) > allowed_length]
+    return f"{BLOCKED} {max(hits, key=len)}" if hits else "ok"
+
+
+prefixes = st.lists(st.text("12349X", min_size=1, max_size=5).map("+".__add__), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@example(allowed=("+1",), blocked=("+1", "+12"), number="+1234")  # the longest blocked decides
+@example(allowed=("+12",), blocked=("+1X",), number="+1234")  # equal length: allowed wins
+@given(
+    allowed=st.none() | prefixes.map(tuple),
+    blocked=prefixes.map(tuple),
+    number=st.builds(
+        "+{}{}".format, st.sampled_from("1234"), st.text("123490", min_size=1, max_size=8)
+    ),
+)
+def test_the_compiled_policy_decides_as_the_rule_says(allowed, blocked, number):
+    refusal = Policy(allowed, blocked).check(number)
+    got = "ok" if refusal is None else refusal.reason
+    if refusal is not None and refusal.reason == BLOCKED:
+        got = f"{BLOCKED} {refusal.rule.rsplit(' ', 1)[1]}"
+    expected = _reference_check(allowed, blocked, number)
+    if expected.startswith(BLOCKED) and got.startswith(BLOCKED):
+        # Two blocked prefixes of the same length may both match; either names the rule.
+        assert len(got) == len(expected)
+    else:
+        assert got == expected
