@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from devkit import sam_transform
+from devkit import moto_cloudformation
 from devkit.aws_faults import AwsFaults, FaultLayer
 
 _sqs_offset = [0.0]  # seconds SQS's clock runs ahead of the real one (tests move it)
@@ -114,7 +114,7 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         speed_up_sqs()
-        sam_transform.install()
+        moto_cloudformation.install()
         # werkzeug logs every request at INFO; the app's own log lines are what matter.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_app = DomainDispatcherApplication(create_backend_app)

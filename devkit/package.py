@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import json
 import os
-import py_compile
 import re
 import subprocess
 import sys
@@ -286,36 +285,56 @@ def add_bytecode(path: Path) -> int:
             for info in archive.infolist()
             if "__pycache__/" not in info.filename and not info.filename.endswith(".pyc")
         ]
-    compiled: list[tuple[str, bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="switchboard-pyc-") as tmp:
-        source_file, pyc_file = Path(tmp, "source.py"), Path(tmp, "source.pyc")
-        for info, data in entries:
-            name = info.filename
-            if not name.endswith(".py") or _NOT_COMPILED.match(name):
-                continue
-            source_file.write_bytes(data)
-            try:
-                py_compile.compile(
-                    str(source_file),
-                    cfile=str(pyc_file),
-                    dfile=f"/var/task/{name}",  # the path tracebacks show in Lambda
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                )
-            except py_compile.PyCompileError:
-                continue  # a module this Python cannot compile is not one it imports either
-            compiled.append((compiled_name(name), pyc_file.read_bytes()))
+    sources = {info.filename: data for info, data in entries}
+    names = sorted(n for n in sources if n.endswith(".py") and not _NOT_COMPILED.match(n))
+    compiled = _compile(names, sources)
+    # The same sources make the same bytes (names in order, no timestamps): `make deploy` names
+    # the code by its hash, so a redeploy of unchanged code leaves the functions alone.
+    files = [(info.filename, info.external_attr, data) for info, data in entries]
+    files += [(name, 0o644 << 16, data) for name, data in compiled]
     rewritten = path.with_suffix(".tmp")
     with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED) as archive:
-        for info, data in entries:
-            archive.writestr(info, data)
-        for name, data in compiled:
+        for name, mode, data in sorted(files):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
+            info.external_attr = mode
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     rewritten.replace(path)
     return len(compiled)
+
+
+# Run in a fresh interpreter: marshal marks objects by their reference counts, so the same
+# source compiled in a busy process (a test, a deploy) can give other bytes than in a fresh one.
+_COMPILER = """
+import json, py_compile, sys
+done = []
+for name in json.load(sys.stdin):
+    try:
+        py_compile.compile(name, cfile=name + "c", dfile="/var/task/" + name, doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    except py_compile.PyCompileError:
+        continue  # a module this Python cannot compile is not one it imports either
+    done.append(name)
+json.dump(done, sys.stdout)
+"""
+
+
+def _compile(names: list[str], sources: dict[str, bytes]) -> list[tuple[str, bytes]]:
+    """Unchecked-hash .pyc for names (their bytecode's zip name and bytes), Lambda's paths in
+    tracebacks, compiled by this Python in a fresh process."""
+    with tempfile.TemporaryDirectory(prefix="switchboard-pyc-") as tmp:
+        for name in names:
+            target = Path(tmp, name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(sources[name])
+        result = subprocess.run(
+            [sys.executable, "-I", "-c", _COMPILER],
+            input=json.dumps(names), cwd=tmp, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return [
+            (compiled_name(name), Path(tmp, name + "c").read_bytes())
+            for name in json.loads(result.stdout)
+        ]
 
 
 def main(argv: list[str] | None = None) -> None:

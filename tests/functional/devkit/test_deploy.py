@@ -3,11 +3,10 @@ bucket, the upload, the change set, SAM's transform, the stack and its outputs, 
 and each one-line error.
 
 The moto server runs SAM's transform with AWS's own translator when a change set is created, as
-CloudFormation does (devkit/sam_transform.py), so the stack is made here from what AWS would
+CloudFormation does (devkit/moto_cloudformation.py), so the stack is made here from what AWS would
 make of the template: functions, event sources, the REST API with its routes, the user pool.
 What it cannot show: moto skips the alarms and metric filters, does not run the functions, and
-imports the API's routes without API Gateway's own checks, and cannot update a function that
-uses AWS's public extension layer, so a second deploy is not shown (cfn-lint on the translated
+imports the API's routes without API Gateway's own checks (cfn-lint on the translated
 template, in test_package, checks every resource's properties).
 """
 
@@ -17,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import boto3
 import pytest
@@ -52,7 +52,7 @@ def test_deploy_makes_the_stack_and_prints_what_to_give_twilio(aws, capsys):
     assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
-    assert [k for k in keys if k.endswith(".zip")]
+    assert len([k for k in keys if k.endswith(".zip")]) == 1
     key = next(k for k in keys if k.endswith(".json"))
     template = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     # The stage lock, and the code where the template says.
@@ -100,11 +100,28 @@ def test_deploy_makes_the_stack_and_prints_what_to_give_twilio(aws, capsys):
     assert f"{endpoint}voice" in printed and f"{endpoint}sms" in printed
     assert f"{endpoint}phone" in printed and f"{endpoint}client/voice" in printed
 
+    # The same code and template again (the package is reproducible): nothing changes.
+    deploy.deploy("dev")
+    assert "no changes: the stack is up to date" in capsys.readouterr().out
+    assert len([k for k in _keys(s3, bucket) if k.endswith(".zip")]) == 1
+    # A parameter changed: an update, applied.
+    deploy.deploy("dev", overrides={"LogLevel": "DEBUG"})
+    (stack,) = cloudformation.describe_stacks(StackName="switchboard-dev")["Stacks"]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    api_handler = lambda_.get_function(FunctionName=made["APIHandler"]["PhysicalResourceId"])
+    assert (
+        api_handler["Configuration"]["Environment"]["Variables"]["SWITCHBOARD_LOG_LEVEL"] == "DEBUG"
+    )
+
     # Teardown: the stack and its functions go; the table (Retain) and the pool (Retain) stay.
     deploy.destroy("dev")
     assert "aws dynamodb delete-table --table-name switchboard-dev" in capsys.readouterr().out
     assert not lambda_.list_functions()["Functions"]
     assert boto3.client("dynamodb").describe_table(TableName="switchboard-dev")
+
+
+def _keys(s3: Any, bucket: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
 
 
 def test_a_template_sams_transform_refuses_is_one_line_and_makes_nothing(aws, monkeypatch):

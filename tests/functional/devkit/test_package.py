@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit import deploy, extension_layer, sam_transform
+from devkit import deploy, extension_layer, moto_cloudformation
 from devkit import package as package_module
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -83,7 +83,7 @@ def _translate_and_lint(template: dict, stage: str, tmp_path: Path) -> dict:
     cfn-lint then checks whole (SAM's own types are checked only by their schema). Returns it."""
     bucket = deploy.bucket_name("123456789012", "us-east-1")
     deploy.point_at_code(template, bucket, f"{stage}/{'0' * 64}.zip")
-    made = sam_transform.expand(
+    made = moto_cloudformation.expand(
         template, {"Stage": stage}, region="us-east-1", account="123456789012"
     )
     assert not [r for r in made["Resources"].values() if r["Type"].startswith("AWS::Serverless")]

@@ -1,4 +1,5 @@
-"""CloudFormation's SAM transform in the moto server, run as AWS runs it: before anything is made.
+"""CloudFormation in the moto server, closer to how AWS runs it: SAM's transform, and what a
+stack made from Switchboard's template needs that moto 5.2 lacks.
 
 Real CloudFormation expands a template that declares ``Transform: AWS::Serverless-2016-10-31``
 (every template ``make package`` writes) with the AWS SAM translator on the service side, when
@@ -8,6 +9,11 @@ templates as given and does not know the ``AWS::Serverless::*`` types, so withou
 ``make deploy`` against the local stack could only ever stop at the change set. The translator
 is AWS's own package (aws-sam-translator, what CloudFormation's transform runs); managed policy
 names are looked up in moto's IAM, as the service looks them up in IAM.
+
+The rest, each as AWS behaves: Cognito user pools, clients and groups made by a stack; a
+RestApi made from its Body; a stack made through a change set has the outputs of the template
+it applied; executing a change set removes the stack's change sets; a function may use a layer
+another account published (AWS's Parameters and Secrets extension is one).
 """
 
 from __future__ import annotations
@@ -78,6 +84,7 @@ def install() -> None:
         return
     _cognito_models()
     _rest_api_from_body()
+    _public_layers()
 
     def expanded(self: Any, template: str, parameters: dict[str, str]) -> str:
         parsed = models.Stack.parse_template(template)
@@ -313,3 +320,18 @@ def _rest_api_from_body() -> None:
         return apigateway_backends[account][region].import_rest_api(document, False)
 
     RestAPI.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign]
+
+
+def _public_layers() -> None:
+    """A layer version another account published resolves as AWS resolves a public one (moto
+    5.2 looks every layer up in the function's own account and refuses the rest on update)."""
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction._get_layers_data
+
+    def layers(self: Any, arns: list[str]) -> list[dict[str, Any]]:
+        own = [arn for arn in arns if arn.split(":")[4] == self.account_id]
+        found = {item["Arn"]: item for item in original(self, own)} if own else {}
+        return [found.get(arn) or {"Arn": arn, "CodeSize": 0} for arn in arns]
+
+    LambdaFunction._get_layers_data = layers  # type: ignore[method-assign]
