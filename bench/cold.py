@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from collections import defaultdict
 from typing import Any, NamedTuple
@@ -166,13 +167,17 @@ def _sent(run: ChildRun, scenario: str, variant: Variant) -> int:
 
 
 def measure(stack: Stack, *, runs: int, warmup: int, warm: int = 3) -> dict[str, Any]:
-    """Every scenario for every variant, interleaved round by round so drift hits all alike;
+    """Every scenario for every variant, interleaved round by round (in a new order each) so
+    drift hits all alike;
     each child answers one cold event, then warm events of the same route (for the cost)."""
     stack.reset()
     samples: dict[tuple[str, str], list[ChildRun]] = defaultdict(list)
     plan = [(s, v) for s in SCENARIOS for v in VARIANTS if s in v.scenarios]
     sends = stores = 0
     for round_number in range(warmup + runs):
+        # A new order each round: a child runs faster or slower after some neighbours (the page
+        # cache, the emulators' state), and a fixed order would hand that bias to one variant.
+        random.Random(round_number).shuffle(plan)
         for scenario, variant in plan:
             app = variant.app
             event = _event(scenario, app, stack)

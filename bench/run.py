@@ -392,7 +392,8 @@ def deployment(results: dict[str, Any]) -> str:
 METHOD = """## Method
 
 - Every figure is the median of several runs of fresh processes; comparisons run side by side in
-  the same invocation, interleaved round by round, and are reported as ratios, because absolute
+  the same invocation, interleaved round by round (the cold starts in a new order each round,
+  so no variant always follows the same neighbour), and are reported as ratios, because absolute
   times on a shared machine drift. One warm-up round (not counted) fills the bytecode cache,
   which the children keep in `.local/bench-pycache` (`PYTHONPYCACHEPREFIX`, whatever the
   shell says about `PYTHONDONTWRITEBYTECODE`), so sections 1 to 3 measure compiled code, as

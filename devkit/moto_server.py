@@ -114,7 +114,6 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         speed_up_sqs()
-        moto_cloudformation.install()
         # werkzeug logs every request at INFO; the app's own log lines are what matter.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         moto_app = DomainDispatcherApplication(create_backend_app)
@@ -126,6 +125,10 @@ class MotoServer:
 
         def serialised(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
             with lock:
+                # Importing moto's CloudFormation takes ~1 s: only a server that is asked for it
+                # (make deploy's tests) pays for it and for the transform.
+                if "/cloudformation/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+                    moto_cloudformation.install()
                 return list(moto_app(environ, start_response))
 
         self._server = make_server(

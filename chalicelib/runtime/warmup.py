@@ -31,6 +31,8 @@ import logging
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from chalicelib.core import gcpause
+
 logger = logging.getLogger(__name__)
 FULL_VCPU_MB = 1769
 API_HANDLER = "app.app"
@@ -82,6 +84,11 @@ def plan(environ: Mapping[str, str]) -> Plan:
 def run(work: Plan) -> None:
     """Do work; a client that cannot be built (no region, say) is left to the first event that
     needs it, which fails as it would have without this, in its route's error shape."""
+    with gcpause.paused():  # loads only: nothing it makes is garbage (chalicelib/core/gcpause.py)
+        _run(work)
+
+
+def _run(work: Plan) -> None:
     for name in work.modules:
         importlib.import_module(name)
     if work.clients:
