@@ -6,9 +6,11 @@ size's share of a vCPU (1,769 MB is one vCPU, 128 MB about 7 %). Work moved from
 event into INIT therefore runs up to 14 times faster, but every cold start of the function pays
 for it, whichever route it serves. `make bench` models both halves (BENCHMARKS.md):
 
-- the queue worker and the schedules always store and send, so below a full vCPU they build
-  their AWS clients and import the Twilio REST client during INIT; at 1,769 MB and above their
-  handler runs as fast as INIT, so that work gains nothing there and stays lazy;
+- the queue worker and the schedules always store and send, so they build their AWS clients and
+  import the Twilio REST client during INIT at every size: below a full vCPU INIT runs up to 14
+  times faster than their handler, and at any size INIT loads with the garbage collector paused
+  (chalicelib/core/gcpause.py), which made even the 1,769 MB worker's cold start shorter
+  (BENCHMARKS.md);
 - the API handler serves /voice (no SDK) as well as /sms and the API (botocore, twilio.rest).
   At 1,769 MB and above its handler runs at a full vCPU too, so nothing is gained by INIT work
   and /voice keeps its lean start: everything stays lazy. Below that, a lazy botocore would make
@@ -74,10 +76,10 @@ def plan(environ: Mapping[str, str]) -> Plan:
         memory = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     except ValueError:
         memory = 128
-    if memory >= FULL_VCPU_MB and init_type != "provisioned-concurrency":
-        return Plan()  # the handler runs at a full vCPU too: INIT work would gain nothing
-    if handler != API_HANDLER:  # the worker and the schedules: they always store
+    if handler != API_HANDLER:  # the worker and the schedules: every event stores and sends
         return Plan(WORKER_MODULES, ("dynamodb", "sqs"), "worker", twilio=True)
+    if memory >= FULL_VCPU_MB and init_type != "provisioned-concurrency":
+        return Plan()  # the handler runs at a full vCPU too: /voice keeps its lean start
     return Plan(ROUTE_MODULES, ("dynamodb",), "webhook", twilio=True)
 
 
