@@ -9,8 +9,7 @@ for it, whichever route it serves. `make bench` models both halves (BENCHMARKS.m
 - the queue worker and the schedules always store and send, so they build their AWS clients and
   import the Twilio REST client during INIT at every size: below a full vCPU INIT runs up to 14
   times faster than their handler, and at any size INIT loads with the garbage collector paused
-  (chalicelib/core/gcpause.py), which made even the 1,769 MB worker's cold start shorter
-  (BENCHMARKS.md);
+  (chalicelib/core/gcpause.py); at 1,769 MB the two placements measured within the noise;
 - the API handler serves /voice (no SDK) as well as /sms and the API (botocore, twilio.rest).
   At 1,769 MB and above its handler runs at a full vCPU too, so nothing is gained by INIT work
   and /voice keeps its lean start: everything stays lazy. Below that, a lazy botocore would make
