@@ -1217,7 +1217,7 @@ def test_command_line_serves_until_interrupted() -> None:
         assert client.messages.create(to=TO, from_=FROM, body="cli").status == "queued"
     finally:
         process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=10)
+        _, stderr = process.communicate(timeout=30)  # slow only on a loaded machine
     assert process.returncode == 0, stderr
     assert AUTH_TOKEN not in banner
 

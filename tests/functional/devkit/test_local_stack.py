@@ -347,7 +347,7 @@ def test_the_softphone_example_and_page_work_out_of_the_box(stack):
 def test_ctrl_c_stops_everything(stack):
     process, port, _ = stack
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=30)
+    output, _ = process.communicate(timeout=60)  # a loaded 2-core CI box can be slow to stop
     assert "Local stack stopped." in output
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
