@@ -75,9 +75,9 @@ def _managed_policies(account: str) -> dict[str, str]:
 
 
 def install() -> None:
-    """Run the transform in moto's CreateChangeSet, CreateStack and UpdateStack."""
+    """Run the transform in moto's CreateChangeSet (what `make deploy` uses; CreateStack and
+    UpdateStack are left as moto has them), and the rest of the module's fixes."""
     from moto.cloudformation import models
-    from moto.cloudformation.exceptions import ValidationError
 
     backend = models.CloudFormationBackend
     if getattr(backend, "_switchboard_sam", False):
@@ -95,8 +95,6 @@ def install() -> None:
         return json.dumps(result)
 
     original_change_set = backend.create_change_set
-    original_create = backend.create_stack
-    original_update = backend.update_stack
 
     def create_change_set(self: Any, stack_name: str, change_set_name: str, template: str,
                           parameters: dict[str, str], *args: Any, **kw: Any) -> Any:  # fmt: skip
@@ -116,25 +114,6 @@ def install() -> None:
             self, stack_name, change_set_name, template, parameters, *args, **kw
         )
 
-    def create_stack(self: Any, name: str, template: str, parameters: dict[str, Any],
-                     *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-        try:
-            template = expanded(self, template, parameters)
-        except TransformFailed as exc:
-            raise ValidationError(message=str(exc)) from None
-        return original_create(self, name, template, parameters, *args, **kwargs)
-
-    def update_stack(self: Any, name: str, template: str, role_arn: str | None,
-                     parameters: list[dict[str, Any]], tags: Any) -> Any:  # fmt: skip
-        given = {
-            p["ParameterKey"]: p["ParameterValue"] for p in parameters if "ParameterValue" in p
-        }
-        try:
-            template = expanded(self, template, given)
-        except TransformFailed as exc:
-            raise ValidationError(message=str(exc)) from None
-        return original_update(self, name, template, role_arn, parameters, tags)
-
     original_execute = backend.execute_change_set
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
@@ -151,8 +130,6 @@ def install() -> None:
 
     backend.create_change_set = create_change_set
     backend.execute_change_set = execute_change_set
-    backend.create_stack = create_stack
-    backend.update_stack = update_stack
     backend._switchboard_sam = True
 
 
