@@ -71,12 +71,12 @@ def plan(environ: Mapping[str, str]) -> Plan:
     if init_type == "snap-start":  # restored, not run, at each cold start: no client inside
         modules = ROUTE_MODULES if handler == API_HANDLER else WORKER_MODULES
         return Plan(modules, twilio=True, botocore=True)
+    if handler != API_HANDLER:  # the worker and the schedules: every event stores and sends
+        return Plan(WORKER_MODULES, ("dynamodb", "sqs"), "worker", twilio=True)
     try:
         memory = int(environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     except ValueError:
         memory = 128
-    if handler != API_HANDLER:  # the worker and the schedules: every event stores and sends
-        return Plan(WORKER_MODULES, ("dynamodb", "sqs"), "worker", twilio=True)
     if memory >= FULL_VCPU_MB and init_type != "provisioned-concurrency":
         return Plan()  # the handler runs at a full vCPU too: /voice keeps its lean start
     return Plan(ROUTE_MODULES, ("dynamodb",), "webhook", twilio=True)
