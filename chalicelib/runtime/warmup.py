@@ -111,4 +111,4 @@ def _run(work: Plan) -> None:
         from chalicelib.telephony import twilio_rest
 
         # The worker sends at every event; the API handler only on POST /messages and /calls.
-        twilio_rest.preload(domain=work.patience == "worker")
+        twilio_rest.preload()

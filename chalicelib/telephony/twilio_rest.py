@@ -11,6 +11,7 @@ from chalicelib.telephony.text_match import same_text
 
 if TYPE_CHECKING:
     from chalicelib.aws.parameters import Parameters
+    from chalicelib.telephony.twilio_api import Account
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +93,12 @@ class Credentials(NamedTuple):
 class TwilioRest:
     """Domain-named calls on Twilio's REST API.
 
-    renew, when given, answers a client built on credentials read afresh (or None when they
-    have not changed): a call Twilio refuses for this app's credentials is made once more on it.
+    renew, when given, answers the account on credentials read afresh (or None when they have
+    not changed): a call Twilio refuses for this app's credentials is made once more on it.
     """
 
-    def __init__(self, client: Any, renew: Callable[[], Any] | None = None) -> None:
-        self._client = client
+    def __init__(self, api: Account, renew: Callable[[], Account | None] | None = None) -> None:
+        self._api = api
         self._renew = renew
 
     def send_message(
@@ -114,23 +115,20 @@ class TwilioRest:
         Raises:
             TwilioError: one of its subclasses, by what went wrong.
         """
-        options: dict[str, Any] = {"to": to}
-        if sender.startswith("MG"):
-            options["messaging_service_sid"] = sender
-        else:
-            options["from_"] = sender
+        data: dict[str, Any] = {"To": to}
+        data["MessagingServiceSid" if sender.startswith("MG") else "From"] = sender
         if body:
-            options["body"] = body
+            data["Body"] = body
         if media_urls:
-            options["media_url"] = media_urls
+            data["MediaUrl"] = media_urls
         if status_callback:
-            options["status_callback"] = status_callback
-        message = self._call(lambda client: client.messages.create(**options))
+            data["StatusCallback"] = status_callback
+        message = self._call(lambda api: api.create("Messages", data))
         return {
-            "sid": message.sid,
-            "status": message.status,
-            "to": message.to,
-            "from": message.from_ or message.messaging_service_sid,
+            "sid": message.get("sid"),
+            "status": message.get("status"),
+            "to": message.get("to"),
+            "from": message.get("from") or message.get("messaging_service_sid"),
         }
 
     def place_call(
@@ -147,17 +145,16 @@ class TwilioRest:
         Raises:
             TwilioError: one of its subclasses, by what went wrong.
         """
-        options: dict[str, Any] = {"to": to, "from_": sender}
+        data: dict[str, Any] = {"To": to, "From": sender}
         if twiml:
-            options["twiml"] = twiml
+            data["Twiml"] = twiml
         else:
-            options["url"] = url
+            data["Url"] = url
         if status_callback:
-            options["status_callback"] = status_callback
-            options["status_callback_event"] = ["initiated", "ringing", "answered", "completed"]
-        call = self._call(lambda client: client.calls.create(**options))
-        # CallInstance keeps "from" only as _from (twilio 9.13), unlike MessageInstance.from_.
-        return {"sid": call.sid, "status": call.status, "to": call.to, "from": call._from}
+            data["StatusCallback"] = status_callback
+            data["StatusCallbackEvent"] = ["initiated", "ringing", "answered", "completed"]
+        call = self._call(lambda api: api.create("Calls", data))
+        return {key: call.get(key) for key in ("sid", "status", "to", "from")}
 
     def find_message(
         self,
@@ -178,28 +175,26 @@ class TwilioRest:
         Raises:
             TwilioError: one of its subclasses, when the list itself fails.
         """
-        options: dict[str, Any] = {"to": to, "limit": 100, "page_size": 50}
-        if not sender.startswith("MG"):
-            options["from_"] = sender
+        params = {"To": to} if sender.startswith("MG") else {"To": to, "From": sender}
         skew = 120  # clocks differ; the sender and the text still have to match
-        for message in self._call(lambda client: client.messages.list(**options)):
-            created = message.date_created.timestamp() if message.date_created else None
+        listed = self._call(lambda api: api.list("Messages", params, limit=100, page_size=50))
+        for message in listed:
+            created = _created(message)
             if created is not None and created < since - skew:
                 return None
             same_sender = (
-                message.messaging_service_sid == sender
-                if sender.startswith("MG")
-                else message.from_ == sender
+                message.get("messaging_service_sid" if sender.startswith("MG") else "from")
+                == sender
             )
-            if not same_sender or not same_text(body or "", message.body or ""):
+            if not same_sender or not same_text(body or "", message.get("body") or ""):
                 continue
-            if taken is not None and taken(message.sid):
+            if taken is not None and taken(message.get("sid")):
                 continue
             return {
-                "sid": message.sid,
-                "status": message.status,
-                "error_code": message.error_code,
-                "error_message": message.error_message,
+                "sid": message.get("sid"),
+                "status": message.get("status"),
+                "error_code": _integer(message.get("error_code")),
+                "error_message": message.get("error_message"),
             }
         return None
 
@@ -220,13 +215,14 @@ class TwilioRest:
             TwilioError: one of its subclasses, when the list itself fails.
         """
         skew = 120  # clocks differ; to and from still have to match
-        listed = self._call(lambda client: client.calls.list(to=to, from_=sender, limit=20))
+        params = {"To": to, "From": sender}
+        listed = self._call(lambda api: api.list("Calls", params, limit=20))
         for call in listed:
-            created = call.date_created.timestamp() if call.date_created else None
+            created = _created(call)
             if created is not None and created < since - skew:
                 return None
-            if taken is None or not taken(call.sid):
-                return {"sid": call.sid, "status": call.status}
+            if taken is None or not taken(call.get("sid")):
+                return {"sid": call.get("sid"), "status": call.get("status")}
         return None
 
     def fetch_price(self, sid: str) -> tuple[str | None, str | None]:
@@ -236,11 +232,9 @@ class TwilioRest:
         Raises:
             TwilioError: one of its subclasses, when the fetch fails.
         """
-        if sid.startswith("CA"):
-            found = self._call(lambda client: client.calls(sid).fetch())
-        else:
-            found = self._call(lambda client: client.messages(sid).fetch())
-        return found.price, found.price_unit
+        resource = "Calls" if sid.startswith("CA") else "Messages"
+        found = self._call(lambda api: api.fetch(resource, sid))
+        return found.get("price"), found.get("price_unit")
 
     def owned_senders(self) -> tuple[frozenset[str], frozenset[str]]:
         """The account's incoming numbers and its verified caller IDs (E.164), every page.
@@ -248,32 +242,32 @@ class TwilioRest:
         Raises:
             TwilioError: one of its subclasses, when a list fails.
         """
-        numbers = self._call(lambda client: client.incoming_phone_numbers.list(page_size=1000))
-        caller_ids = self._call(lambda client: client.outgoing_caller_ids.list(page_size=1000))
+        numbers = self._call(lambda api: api.list("IncomingPhoneNumbers", {}, page_size=1000))
+        caller_ids = self._call(lambda api: api.list("OutgoingCallerIds", {}, page_size=1000))
         return (
-            frozenset(n.phone_number for n in numbers if n.phone_number),
-            frozenset(c.phone_number for c in caller_ids if c.phone_number),
+            frozenset(n["phone_number"] for n in numbers if n.get("phone_number")),
+            frozenset(c["phone_number"] for c in caller_ids if c.get("phone_number")),
         )
 
-    def _call(self, action: Callable[[Any], Any]) -> Any:
-        """action(client), once more on renewed credentials if Twilio refuses ours: nothing was
+    def _call(self, action: Callable[[Account], Any]) -> Any:
+        """action(account), once more on renewed credentials if Twilio refuses ours: nothing was
         created then, so asking again is safe (Twilio refuses rotated ones at once, while this
         container and the extension may hold them for minutes)."""
         try:
-            return _request(action, self._client)
+            return _request(action, self._api)
         except TwilioError as exc:
             if not exc.credentials_refused:
                 raise
-            client = self._renew() if self._renew is not None else None
-            if client is None:
+            api = self._renew() if self._renew is not None else None
+            if api is None:
                 logger.error(
                     "Twilio refused this app's credentials", extra={"twilio_code": exc.code}
                 )
                 raise
         logger.info("Twilio credentials changed in the parameter store; using the new ones")
-        self._client = client
+        self._api = api
         try:
-            return _request(action, client)
+            return _request(action, api)
         except TwilioError as exc:
             if exc.credentials_refused:
                 logger.error(
@@ -282,15 +276,15 @@ class TwilioRest:
             raise
 
 
-def _request(action: Callable[[Any], Any], client: Any) -> Any:
-    """action(client), its failures as TwilioError."""
+def _request(action: Callable[[Account], Any], api: Account) -> Any:
+    """action(api), its failures as TwilioError."""
     # Loaded with twilio.rest by now (see get_twilio); at module scope they would cost every
     # importer of this module.
     from requests.exceptions import ConnectionError, RequestException, Timeout
     from twilio.base.exceptions import TwilioException, TwilioRestException
 
     try:
-        return action(client)
+        return action(api)
     except TwilioRestException as exc:
         raise _classify(int(exc.status or 0), exc.code, exc.msg) from exc
     except TwilioException as exc:
@@ -324,7 +318,7 @@ def _classify(status: int, code: int | None, message: str | None) -> TwilioError
     return TwilioRequestError(message, status=status, code=code)
 
 
-_client_cache: dict[tuple[str, str, str, str | None], Any] = {}
+_client_cache: dict[tuple[str, str, str, str | None], Account] = {}
 
 
 def get_twilio(
@@ -338,30 +332,30 @@ def get_twilio(
     renew(refused) answers the credentials read afresh, or None when they are the same.
     """
 
-    def renewed() -> Any:
+    def renewed() -> Account | None:
         fresh = renew(credentials) if renew is not None else None
         return _client_for(fresh, base_url) if fresh is not None else None
 
     return TwilioRest(_client_for(credentials, base_url), renewed if renew is not None else None)
 
 
-def preload(*, domain: bool = False) -> None:
-    """Import what building a client imports, without building one (no credentials at INIT);
-    with domain, also the Api domain (~90 modules) that the client loads on its first send."""
+def preload() -> None:
+    """Import what building a client imports, without building one (no credentials at INIT)."""
     from twilio.http.http_client import TwilioHttpClient  # noqa: F401
     from twilio.rest import Client  # noqa: F401
 
-    if domain:
-        import twilio.rest.api  # noqa: F401
+    from chalicelib.telephony import twilio_api  # noqa: F401
 
 
-def _client_for(credentials: Credentials, base_url: str | None) -> Any:
+def _client_for(credentials: Credentials, base_url: str | None) -> Account:
     key = (credentials.account_sid, credentials.username, credentials.password, base_url)
-    client = _client_cache.get(key)
-    if client is None:
-        # Imported here unless INIT preloaded them (chalicelib.runtime.warmup): ~85 ms of CPU.
+    api = _client_cache.get(key)
+    if api is None:
+        # Imported here unless INIT preloaded them (chalicelib.runtime.warmup): ~50 ms of CPU.
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
+
+        from chalicelib.telephony.twilio_api import Account
 
         client = Client(
             credentials.username,
@@ -370,11 +364,26 @@ def _client_for(credentials: Credentials, base_url: str | None) -> Any:
             http_client=TwilioHttpClient(timeout=REQUEST_TIMEOUT),
         )
         if base_url:
-            client.api.base_url = base_url
             # TWILIO_REGION/TWILIO_EDGE would rewrite the fake's host into a Twilio hostname.
             client.region = None
             client.edge = None
+        api = Account(client, base_url)
         # One entry: a rotated secret replaces the old client instead of piling up.
         _client_cache.clear()
-        _client_cache[key] = client
-    return client
+        _client_cache[key] = api
+    return api
+
+
+def _created(record: dict[str, Any]) -> float | None:
+    """A record's date_created (RFC 2822, as the 2010 API writes it) as a timestamp."""
+    from twilio.base.deserialize import rfc2822_datetime
+
+    created = rfc2822_datetime(record.get("date_created") or "")
+    return created.timestamp() if created is not None else None
+
+
+def _integer(value: Any) -> Any:
+    """An integer field as the generated classes read it (twilio's deserialize.integer)."""
+    from twilio.base.deserialize import integer
+
+    return integer(value)
