@@ -14,6 +14,9 @@ from chalicelib.aws.storage import ConditionFailedError, Table
 
 LIMITER_KEY = "limiter#send"
 HORIZON = 120.0  # seconds of sending reserved ahead at most
+# The counter as this container last saw it: only which write reserve() tries first (a stale
+# value costs one failed condition, never a wrong slot).
+_seen_ms = 0
 
 
 def capacity(table: Table, rate: float, now: float, horizon: float = HORIZON) -> int:
@@ -41,10 +44,13 @@ def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
     is moved up to now by a conditional write, which one of several racing senders wins while
     the others then ADD after it. So a crowd of senders never fails for contention (a read and
     compare-and-set lost 20 rounds in a row with a few dozen at once, a 500 for a webhook).
+    Which write goes first follows where this container last saw the counter: an idle sender
+    (the usual case for an API send) takes its slot in one write, not a failed ADD and a put.
 
     Raises:
         StorageError: DynamoDB is unreachable.
     """
+    global _seen_ms
     if count <= 0:
         return []
     interval = 1.0 / rate
@@ -52,6 +58,17 @@ def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
     span = max(1, round(count * interval * 1000))
     now_ms = int(now * 1000)
     for _ in range(_ROUNDS):
+        if _seen_ms < now_ms:  # behind now as far as this container knows: move it up to now
+            try:
+                table.put(
+                    {"pk": LIMITER_KEY, "next_ms": now_ms + span},
+                    condition="attribute_not_exists(pk) OR next_ms < :now",
+                    values={":now": now_ms},
+                )
+                _seen_ms = now_ms + span
+                return _slots(now_ms, count, interval)
+            except ConditionFailedError:
+                _seen_ms = now_ms  # at or ahead of now: ADD after it
         try:
             after = table.update(
                 LIMITER_KEY,
@@ -59,20 +76,12 @@ def reserve(table: Table, count: int, rate: float, now: float) -> list[float]:
                 condition="next_ms >= :now",
                 values={":span": span, ":now": now_ms},
             )
+            _seen_ms = after["next_ms"]
             return _slots(after["next_ms"] - span, count, interval)
         except ConditionFailedError:
-            pass  # no counter yet, or one behind now: move it up to now
-        try:
-            table.put(
-                {"pk": LIMITER_KEY, "next_ms": now_ms + span},
-                condition="attribute_not_exists(pk) OR next_ms < :now",
-                values={":now": now_ms},
-            )
-            return _slots(now_ms, count, interval)
-        except ConditionFailedError:
-            continue  # another sender moved it up to now first: ADD after it
-    # Not reached in practice (each lost round means another sender moved the counter ahead);
-    # a slot without the ordering guarantee beats failing the send.
+            _seen_ms = 0  # no counter yet, or one behind now (another sender went idle)
+    # Not reached in practice (each lost round means another sender moved the counter); a slot
+    # without the ordering guarantee beats failing the send.
     after = table.update(LIMITER_KEY, "ADD next_ms :span", values={":span": span})
     return _slots(max(after["next_ms"] - span, now_ms), count, interval)
 

@@ -93,3 +93,58 @@ def test_sending_at_the_default_rate_is_paced_and_nothing_goes_twice_or_early(
     for first in times:
         for width in (1, 2, 3, 5):
             assert sum(first <= t < first + width for t in times) <= width + 1, creates
+
+
+@pytest.fixture
+def dynamodb_calls(app):
+    """The DynamoDB operations the app's client sends, counted by botocore's own event hook."""
+    from chalicelib.aws import storage
+
+    made: list[str] = []
+    events = storage.get_client().meta.events
+    unique_id = "count-pacing-calls"
+
+    def count(model, **_):
+        made.append(model.name)
+
+    events.register("before-call.dynamodb", count, unique_id=unique_id)
+    yield made
+    events.unregister("before-call.dynamodb", unique_id=unique_id)
+
+
+def _counter_ms(table) -> int:
+    return int(table.get(pacing.LIMITER_KEY)["next_ms"])
+
+
+def test_an_idle_sender_takes_its_slot_in_one_write(dynamodb_calls, frozen, monkeypatch):
+    table = deps.table()
+    pacing.reserve(table, 1, 1.0, frozen.now - 600)  # the last send was ten minutes ago
+    monkeypatch.setattr(pacing, "_seen_ms", 0)  # a new container: it has seen no counter
+    dynamodb_calls.clear()
+    assert pacing.reserve(table, 1, 1.0, frozen.now) == [frozen.now]
+    assert dynamodb_calls == ["PutItem"]
+    dynamodb_calls.clear()
+    # Now ahead of now: the next slot is one ADD, a second later.
+    assert pacing.reserve(table, 1, 1.0, frozen.now) == [frozen.now + 1]
+    assert dynamodb_calls == ["UpdateItem"]
+
+
+@pytest.mark.parametrize("seen", ["behind", "ahead"])
+def test_a_container_that_saw_the_counter_long_ago_still_gets_the_next_free_slot(
+    dynamodb_calls, frozen, monkeypatch, seen
+):
+    """Other containers moved the counter since: whichever write this one tries first, it gets
+    the slot after theirs, never one of theirs."""
+    table = deps.table()
+    if seen == "behind":  # it thinks the sender idle; another container queued 10 s ahead
+        pacing.reserve(table, 10, 1.0, frozen.now)
+        monkeypatch.setattr(pacing, "_seen_ms", 0)
+        expected, first = frozen.now + 10, ["PutItem", "UpdateItem"]
+    else:  # it saw a queue; the counter fell behind now since
+        pacing.reserve(table, 10, 1.0, frozen.now - 600)
+        monkeypatch.setattr(pacing, "_seen_ms", 10**15)
+        expected, first = frozen.now, ["UpdateItem", "PutItem"]
+    dynamodb_calls.clear()
+    assert pacing.reserve(table, 1, 1.0, frozen.now) == [expected]
+    assert dynamodb_calls == first
+    assert _counter_ms(table) == int((expected + 1) * 1000)
