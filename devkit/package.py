@@ -6,8 +6,9 @@ Lambda unzips the package into a read-only /var/task, so without .pyc files in t
 cold start compiles the app and its libraries from source, and keeps nothing: ~30 ms of CPU per
 cold /voice, more for the worker (`BENCHMARKS.md`, section 4). This writes unchecked-hash .pyc
 files (valid whatever mtimes the unzipped files get) for every module but twilio.rest's API
-domains other than `api` and twilio's optional async client (aiohttp): those are never imported,
-and compiling them too would take the zip past 10 MB. Stale .pyc from the working tree are
+domains (the app calls Twilio through twilio's base layer: chalicelib/telephony/twilio_api.py)
+and twilio's optional async client (aiohttp): those are never imported, and compiling them too
+would take the zip past 10 MB. Stale .pyc from the working tree are
 dropped. The bytecode is this interpreter's, so the package's runtime must be this Python.
 
 The template (out/sam.json) gives every function the AWS Parameters and Secrets Lambda Extension
@@ -43,9 +44,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAPSTART_FUNCTION = "APIHandler"  # the webhooks and the API: the one function callers wait on
 ALIAS = "live"
 SNAPSTART_PYTHON = (3, 12)  # Lambda's first Python runtime with SnapStart
-# Imported by no route: twilio.rest's other API domains (only twilio.rest.api's v2010 messages
-# and calls are used) and aiohttp (twilio's AsyncTwilioHttpClient, never built).
-_NOT_COMPILED = re.compile(r"^(twilio/rest/(?!__init__\.py$|api/)|aiohttp/)")
+# Imported by no route: twilio.rest's API domains (the client only; chalicelib/telephony/
+# twilio_api.py) and aiohttp (twilio's AsyncTwilioHttpClient, never built).
+_NOT_COMPILED = re.compile(r"^(twilio/rest/(?!__init__\.py$)|aiohttp/)")
 
 
 class PackagingError(Exception):

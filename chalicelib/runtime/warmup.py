@@ -110,5 +110,4 @@ def _run(work: Plan) -> None:
     if work.twilio:
         from chalicelib.telephony import twilio_rest
 
-        # The worker sends at every event; the API handler only on POST /messages and /calls.
         twilio_rest.preload()
