@@ -1207,6 +1207,9 @@ def test_command_line_serves_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal gives it, even when pytest itself was started with SIGINT ignored
+        # (a background job of a non-interactive shell): an ignored signal survives exec.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         banner = process.stdout.readline() if process.stdout else ""

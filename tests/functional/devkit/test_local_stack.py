@@ -38,6 +38,9 @@ def stack():
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C as a terminal gives it, even when pytest itself was started with SIGINT ignored
+        # (a background job of a non-interactive shell): an ignored signal survives exec.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     banner = []
     deadline = time.monotonic() + 90

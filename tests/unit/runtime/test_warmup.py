@@ -80,8 +80,9 @@ def test_plan_by_function_and_memory_size(environ, expected):
 
 PROBE = (
     "import json, sys, app; from chalicelib.aws import clients; "
-    "print(json.dumps({'heavy': sorted(m for m in ('botocore', 'twilio.rest', 'twilio.base.version',"
-    " 'twilio.rest.api', 'chalicelib.messaging.inbound') if m in sys.modules), "
+    "print(json.dumps({'heavy': sorted(m for m in ('botocore', 'twilio.rest',"
+    " 'twilio.base.version', 'twilio.rest.api', 'chalicelib.messaging.inbound')"
+    " if m in sys.modules), "
     "'clients': sorted(f'{k[0]}:{k[1].attempts}' for k in clients._clients)}))"
 )
 
