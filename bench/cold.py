@@ -59,7 +59,7 @@ VARIANTS: list[Variant] = [
     Variant(WORKER_LAZY, SWITCHBOARD, True, None, None, ("worker",)),
     Variant(WORKER_INIT, SWITCHBOARD, True, "app.send_worker", 128, ("worker",)),
 ]
-OK = {"voice": {"200"}, "sms": {"200"}, "twimlet": {"200"}, "messages": {"201", "202"}}
+OK = {"voice": {"200"}, "sms": {"200"}, "twimlet": {"200"}, "messages": {"201"}}
 
 
 class Figure(NamedTuple):
@@ -184,6 +184,11 @@ def measure(stack: Stack, *, runs: int, warmup: int, warm: int = 3) -> dict[str,
             event = _event(scenario, app, stack)
             warm_events = [_event(scenario, app, stack) for _ in range(warm)]
             env = stack.env(scenarios.env_name(app))
+            if scenario == "messages" and app is SWITCHBOARD:
+                # "Sends now": at the default 1/s, a child's four sends reserve 4 s of slots, so
+                # a child run within seconds of another would queue its cold send (202, another
+                # path: SQS instead of Twilio) by the luck of the round's order.
+                env["SWITCHBOARD_SEND_RATE"] = "1000"
             if not variant.extension:
                 env.pop("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", None)
             if variant.handler:
@@ -204,6 +209,15 @@ def measure(stack: Stack, *, runs: int, warmup: int, warm: int = 3) -> dict[str,
     pooled = _pooled_init(samples)
     return {
         "figures": {key: _figure(value, pooled[key[1]]) for key, value in samples.items()},
+        # Each round's own (INIT, INVOKE) CPU, in round order for every key: a goal's verdict is
+        # the medians', and how many rounds it held in says how close it was.
+        "rounds": {
+            key: [
+                (r.result["startup_cpu"] + r.result["import_cpu"], r.result["steps"][0]["cpu"])
+                for r in value
+            ]
+            for key, value in samples.items()
+        },
         "importtime": importtime(stack, runs=runs),
         "warm_events": warm,
     }

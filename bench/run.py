@@ -100,7 +100,7 @@ def goals(results: dict[str, Any]) -> str:
     cold_data = results.get("cold")
     if cold_data:
         figures, sizes = cold_data["figures"], model.defaults()
-        rows += model.goals(figures, sizes)
+        rows += model.goals(figures, sizes, cold_data.get("rounds"))
         lowest = model.lowest_meeting(figures, sizes["worker"])
         rows.append(
             [
