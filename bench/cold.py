@@ -32,6 +32,7 @@ LEAN = "lean SDK /sms, client on first use"
 LEAN_INIT = "lean SDK /sms, client during INIT"
 WORKER_LAZY = "switchboard worker, SDKs on first use (for comparison; not deployed)"
 WORKER_INIT = "switchboard worker, SDKs during INIT (as deployed, at every size)"
+SNAP = "switchboard under SnapStart: the first event after a restore (not deployed by default)"
 EXT = LAZY  # Switchboard on the extension path, nothing heavy at INIT (the earlier figures')
 
 
@@ -45,6 +46,7 @@ class Variant(NamedTuple):
     handler: str | None
     memory: int | None
     scenarios: tuple[str, ...]
+    init_type: str | None = None  # AWS_LAMBDA_INITIALIZATION_TYPE; None: on-demand
 
 
 VARIANTS: list[Variant] = [
@@ -58,6 +60,9 @@ VARIANTS: list[Variant] = [
     # Outside Lambda (no _HANDLER) nothing is preloaded: the worker as it would run lazily.
     Variant(WORKER_LAZY, SWITCHBOARD, True, None, None, ("worker",)),
     Variant(WORKER_INIT, SWITCHBOARD, True, "app.send_worker", 128, ("worker",)),
+    # INIT as SnapStart runs it (once per version, into the snapshot), then the restore's hooks
+    # (AWS's snapshot_restore_py) and the event; parameters by path, as that function reads them.
+    Variant(SNAP, SWITCHBOARD, False, "app.app", 1769, ("voice", "sms"), "snap-start"),
 ]
 OK = {"voice": {"200"}, "sms": {"200"}, "twimlet": {"200"}, "messages": {"201"}}
 
@@ -194,6 +199,8 @@ def measure(stack: Stack, *, runs: int, warmup: int, warm: int = 3) -> dict[str,
             if variant.handler:
                 env["_HANDLER"] = variant.handler
                 env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = str(variant.memory)
+            if variant.init_type:
+                env["AWS_LAMBDA_INITIALIZATION_TYPE"] = variant.init_type
             run = run_child(job(app, scenario, event, warm_events), env)
             _check(run, scenario, variant)
             sends += _sent(run, scenario, variant)

@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def runtime_hooks(monkeypatch):
-    """Lambda's snapshot_restore_py as its runtimes ship it: it records the hooks registered."""
-    registered: list = []
-    module = types.ModuleType("snapshot_restore_py")
-    module.register_after_restore = lambda func, *a, **k: registered.append(func)
-    monkeypatch.setitem(sys.modules, "snapshot_restore_py", module)
-    return registered
+def runtime_hooks():
+    """The hooks registered with AWS's snapshot_restore_py (the library Lambda's Python
+    runtimes ship, from PyPI here), emptied before and after."""
+    import snapshot_restore_py
+
+    registered = snapshot_restore_py.get_after_restore()
+    registered.clear()
+    yield registered
+    registered.clear()
 
 
 def test_local_runs_and_functions_without_snapstart_register_nothing(monkeypatch, runtime_hooks):
@@ -40,7 +41,8 @@ def test_local_runs_and_functions_without_snapstart_register_nothing(monkeypatch
 def test_restored_environments_draw_their_own_random_numbers(monkeypatch, runtime_hooks):
     monkeypatch.setenv("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")
     assert snapshot.reseed_after_restore() is True
-    (hook,) = runtime_hooks
+    ((hook, args, kwargs),) = runtime_hooks
+    assert (args, kwargs) == ((), {})
     saved = random.getstate()
     try:
         snapshotted = random.getstate()  # what INIT left in the snapshot
@@ -61,11 +63,6 @@ def test_init_reads_no_parameter_builds_no_client_and_registers_the_hook(tmp_pat
     # INIT as SnapStart runs it: app.py imported with the hook library present and the
     # extension's port pointing nowhere. Anything read, built or connected here would be in the
     # snapshot, shared by every environment restored from it.
-    (tmp_path / "snapshot_restore_py.py").write_text(
-        "registered = []\n"
-        "def register_after_restore(func, *args, **kwargs):\n"
-        "    registered.append(func.__module__ + '.' + func.__qualname__)\n"
-    )
     code = """
 import json, socket
 def refuse(*args, **kwargs):
@@ -76,7 +73,8 @@ import app, snapshot_restore_py
 from chalicelib.aws import clients, parameters
 from chalicelib.core import settings
 print(json.dumps({
-    "hooks": snapshot_restore_py.registered,
+    "hooks": [f.__module__ + "." + f.__qualname__ for f, _, _ in
+              snapshot_restore_py.get_after_restore()],
     "imported": sorted(m for m in ("botocore", "twilio.rest") if m in sys.modules),
     "parameters": len(parameters._cache._entries) + len(parameters._named._entries),
     "clients": len(clients._clients) + (clients._session is not None),
