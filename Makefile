@@ -1,8 +1,9 @@
 # Two commands on a fresh machine: `make run` and `make test`.
-# Python 3.13 first: Lambda's runtime is the packaging Python's, and SnapStart needs 3.12+. A
-# pyenv install counts even when pyenv's shims do not expose it (no global or local version).
+# Lambda's runtime is the packaging Python's. 3.11 first: it ran Switchboard ~25 % faster than
+# 3.13 here (docs/performance.md, "Python version"); 3.12+ for SnapStart (`make clean install
+# PYTHON=python3.13`). A pyenv install counts even when pyenv's shims do not expose it.
 PYENV_PYTHONS = $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1)*/bin/python$(1) 2>/dev/null | sort -rV)
-PYTHON ?= $(shell for p in python3.13 $(call PYENV_PYTHONS,3.13) python3.12 $(call PYENV_PYTHONS,3.12) python3.11 python3; do \
+PYTHON ?= $(shell for p in python3.11 $(call PYENV_PYTHONS,3.11) python3.13 $(call PYENV_PYTHONS,3.13) python3.12 $(call PYENV_PYTHONS,3.12) python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python

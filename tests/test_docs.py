@@ -29,3 +29,39 @@ def test_the_flow_guide_shows_the_test_that_runs():
     assert len(parts) == 2 and all(part in tests for part in parts)
     assert "docs/examples/hours-call.json" in section
     assert (ROOT / "docs" / "examples" / "hours-call.json").exists()
+
+
+def _goal(benchmarks: str, goal: str) -> str:
+    """The "this run" cell of BENCHMARKS.md's goals row that starts with goal."""
+    for line in benchmarks.splitlines():
+        if line.startswith(f"| {goal}"):
+            return line.split(" | ")[1]
+    raise AssertionError(f"BENCHMARKS.md has no goal row {goal!r}")
+
+
+def test_the_readmes_performance_figures_are_the_committed_benchmarks():
+    """README's performance section quotes the committed run: a re-run updates both."""
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Performance\n", 1)[1].split("\n## ", 1)[0]
+    figure = r"([\d.,]+ m?s)"
+    sms = re.match(rf"{figure} against {figure}", _goal(benchmarks, "cold /sms at 1,769 MB ≤"))
+    lean = re.search(rf"against {figure}:", _goal(benchmarks, "cold /sms at 1,769 MB within"))
+    voice = re.match(
+        rf"{figure} against {figure}", _goal(benchmarks, "cold /voice at 1,769 MB ≤ the")
+    )
+    assert sms and lean and voice
+    assert f"| `/voice` | {voice[1]} | {voice[2]} | |" in section
+    assert f"| `/sms` (stores the message) | {sms[1]} | {sms[2]} | {lean[1]} |" in section
+    for route in ("/voice", "/sms"):
+        price = re.match(
+            r"(\$[\d.]+) warm, (\$[\d.]+) cold", _goal(benchmarks, f"Lambda's price of {route} ")
+        )
+        assert price
+        assert f"{price[1]} per million warm `{route}`" in section
+        assert f"{price[2]} per million cold `{route}`" in section
+    warm_voice = _goal(benchmarks, "warm /voice CPU")
+    warm_twimlet = _goal(benchmarks, "warm /twimlets/forward (stage 1) CPU")
+    assert f"`/voice` takes {warm_voice} of CPU and a `forward` twimlet {warm_twimlet}" in section
+    peak = float(_goal(benchmarks, "peak RSS").split()[0])
+    assert f"peak memory with every route loaded is {round(peak)} MiB" in section
