@@ -69,16 +69,13 @@ def main() -> None:
     before_import = time.process_time()
     module = importlib.import_module(job["module"])
     import_cpu = time.process_time() - before_import
-    restore_cpu = 0.0
     if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "snap-start":
         # A restore: the runtime calls the hooks INIT registered (AWS's snapshot_restore_py,
         # imported by the app under SnapStart), then hands over the event.
         import snapshot_restore_py
 
-        before_restore = time.process_time()
         for hook, args, kwargs in snapshot_restore_py.get_after_restore():
             hook(*args, **kwargs)
-        restore_cpu = time.process_time() - before_restore
     steps = []
     number = 0
     for step in job["steps"]:
@@ -117,7 +114,6 @@ def main() -> None:
     result = {
         "startup_cpu": _STARTUP_CPU,
         "import_cpu": import_cpu,
-        "restore_cpu": restore_cpu,
         "steps": steps,
         "loaded": [name for name in heavy if name in sys.modules],
         "modules": len(sys.modules),

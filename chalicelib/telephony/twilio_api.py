@@ -38,7 +38,6 @@ class Account:
     """One account's resources, on a twilio.rest.Client (its credentials and HTTP client)."""
 
     def __init__(self, client: Any, base_url: str | None = None) -> None:
-        self.client = client
         self._version = Version(Domain(client, base_url or API_URL), "2010-04-01")
         self._root = f"/Accounts/{client.account_sid}"
 
